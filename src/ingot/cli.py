@@ -1,0 +1,142 @@
+"""The ``ingot`` command line: serve, models, chat, version.
+
+Errors a user can cause (bad flag, unknown model, unreachable server) end with a one-line
+message and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ingot import __version__
+from ingot.config import SettingsError, load_settings
+
+app = typer.Typer(help="ingot: OpenAI-compatible model serving and RAG, offline-first.", no_args_is_help=True)
+models_app = typer.Typer(help="Models ingot knows and has locally.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+console = Console()
+err = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(2)
+
+
+def _settings(config: Optional[Path], **flags: object):  # noqa: ANN202
+    try:
+        return load_settings(config, **flags)
+    except SettingsError as exc:
+        _fail(str(exc))
+
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (also INGOT_CONFIG).")
+
+
+@app.command()
+def version() -> None:
+    """Print ingot's version."""
+    print(f"ingot {__version__}")
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Interface to bind (INGOT_HOST)."),
+    port: Optional[int] = typer.Option(None, help="Port (INGOT_PORT)."),
+    model: Optional[str] = typer.Option(None, help="Model id, alias or .gguf path (INGOT_MODEL)."),
+    threads: Optional[int] = typer.Option(None, help="llama.cpp threads (INGOT_THREADS)."),
+    parallel: Optional[int] = typer.Option(None, help="Sequences decoded together (INGOT_PARALLEL)."),
+    max_queue: Optional[int] = typer.Option(None, help="Waiting requests before 429 (INGOT_MAX_QUEUE)."),
+    context_length: Optional[int] = typer.Option(None, help="Context tokens per sequence (INGOT_CONTEXT_LENGTH)."),
+    data_dir: Optional[Path] = typer.Option(None, help="State directory (INGOT_DATA_DIR)."),
+    log_level: Optional[str] = typer.Option(None, help="debug|info|warning|error (INGOT_LOG_LEVEL)."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Start the OpenAI-compatible server."""
+    import uvicorn
+
+    from ingot.models.registry import UnknownModelError
+    from ingot.server.app import build_app
+
+    settings = _settings(
+        config, host=host, port=port, model=model, threads=threads, parallel=parallel, max_queue=max_queue,
+        context_length=context_length, data_dir=data_dir, log_level=log_level,
+    )
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    try:
+        application = build_app(settings)
+    except UnknownModelError as exc:
+        _fail(str(exc.args[0]))
+    err.print(f"ingot {__version__} serving [bold]{settings.model}[/] on http://{settings.host}:{settings.port}/v1")
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=5)
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List the catalog and whether each model's files are on this machine."""
+    import json
+
+    from ingot.models.registry import CATALOG
+
+    rows = [
+        {
+            "id": spec.id,
+            "kind": spec.kind,
+            "available": spec.source.available(),
+            "context_length": spec.context_length,
+            "license": spec.license,
+            "install": spec.source.install_hint(),
+            "description": spec.description,
+        }
+        for spec in CATALOG
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="ingot models")
+    for column in ("id", "kind", "available", "context", "install"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["id"], row["kind"], "yes" if row["available"] else "no", str(row["context_length"]), row["install"]
+        )
+    console.print(table)
+
+
+@app.command()
+def chat(
+    url: Optional[str] = typer.Option(None, help="Base URL of a running server, e.g. http://127.0.0.1:8000/v1. "
+                                                   "Without it the model runs in this process."),
+    model: Optional[str] = typer.Option(None, help="Model id (default: the server's / settings' model)."),
+    system: Optional[str] = typer.Option(None, help="System prompt."),
+    max_tokens: int = typer.Option(512, help="Reply length limit."),
+    temperature: float = typer.Option(0.7),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Chat in the terminal, streaming replies. Empty line or Ctrl-D quits."""
+    from ingot.chat_repl import run_chat
+
+    settings = _settings(config, model=model)
+    try:
+        run_chat(settings, url=url, model=model, system=system, max_tokens=max_tokens, temperature=temperature)
+    except ConnectionError as exc:
+        _fail(str(exc))
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

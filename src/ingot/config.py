@@ -1,0 +1,111 @@
+"""One typed settings object for the whole process.
+
+Precedence, highest first: CLI flags (passed as ``overrides``), environment variables
+``INGOT_*``, an optional YAML file (``--config`` or ``INGOT_CONFIG``), then defaults.
+Everything that persists lives under ``data_dir`` so one volume holds all state.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+
+def _default_threads() -> int:
+    """Leave one core for the HTTP/event-loop thread: on a 2-core box two llama.cpp
+    threads fighting Python for the second core collapse throughput (see MODELS.md)."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration. Construct with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(env_prefix="INGOT_", extra="forbid")
+
+    data_dir: Path = Field(
+        default_factory=lambda: Path(os.path.expanduser("~/.local/share/ingot")),
+        description="Root for all state: model cache, databases, logs.",
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+
+    model: str = Field("smollm2-135m-instruct", description="Chat model id or alias to serve.")
+    model_precision: str = Field(
+        "auto",
+        description="Weights format for the CPU engine: 'auto' (the model's preferred CPU "
+        "profile), 'source' (the file as shipped) or a llama.cpp type such as 'q8_0'.",
+    )
+    threads: int = Field(default_factory=_default_threads, ge=1, description="llama.cpp compute threads.")
+    parallel: int = Field(8, ge=1, le=256, description="Sequences decoded together (continuous batching slots).")
+    max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot before 429.")
+    context_length: int = Field(4096, ge=64, description="Tokens of context per sequence (capped by the model).")
+    batch_tokens: int = Field(512, ge=16, description="Max tokens per llama_decode call (prefill chunk size).")
+    max_tokens_default: int | None = Field(
+        None, description="Completion budget when a request sets none (None: the rest of the context)."
+    )
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    config_file: Path | None = Field(None, description="YAML file the settings were read from.")
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _expand(cls, v: Path) -> Path:
+        return Path(os.path.expanduser(str(v))).absolute()
+
+    @model_validator(mode="after")
+    def _check(self) -> "Settings":
+        if self.batch_tokens < self.parallel:
+            raise ValueError("batch_tokens must be >= parallel so every running sequence fits in one step")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_path = _yaml_path_from(init_settings)
+        if yaml_path is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        return tuple(sources)
+
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+def _yaml_path_from(init_settings: PydanticBaseSettingsSource) -> Path | None:
+    explicit = init_settings().get("config_file") if callable(init_settings) else None
+    path = explicit or os.environ.get("INGOT_CONFIG_FILE") or os.environ.get("INGOT_CONFIG")
+    return Path(path) if path else None
+
+
+class SettingsError(ValueError):
+    """Settings could not be loaded; the message names the bad field."""
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings from flags (``overrides``, ``None`` values ignored), env and YAML."""
+    init = {k: v for k, v in overrides.items() if v is not None}
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise SettingsError(f"config file not found: {path}")
+        init["config_file"] = path
+    try:
+        return Settings(**init)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise SettingsError(str(exc)) from exc

@@ -1,0 +1,259 @@
+"""Thin, typed wrappers over llama-cpp-python's low-level (ctypes) API.
+
+We use the C API directly rather than ``llama_cpp.Llama`` because the high-level class
+owns one sequence per context; continuous batching needs many sequences in one
+``llama_decode`` call, each with its own sampler chain.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+from pathlib import Path
+
+import llama_cpp as L
+import numpy as np
+
+from ingot.engines.protocol import InvalidRequestError, SamplingParams
+
+log = logging.getLogger("ingot.llamacpp")
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+@L.llama_log_callback
+def _route_llama_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
+    # llama.cpp is chatty at load time; keep it at DEBUG unless it warns or fails.
+    # ggml_log_level: 1 debug, 2 info, 3 warn, 4 error, 5 continuation.
+    message = text.decode("utf-8", errors="replace").rstrip()
+    if message:
+        log.log({3: logging.WARNING, 4: logging.ERROR}.get(level, logging.DEBUG), message)
+
+
+def init_backend() -> None:
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            L.llama_log_set(_route_llama_log, ctypes.c_void_p(0))
+            L.llama_backend_init()
+            _backend_ready = True
+
+
+# llama.cpp type names -> enum llama_ftype values for re-quantization.
+FTYPES = {"f16": 1, "q4_0": 2, "q4_1": 3, "q8_0": 7, "q5_0": 8, "q5_1": 9, "q4_k_m": 15, "q5_k_m": 17, "q6_k": 18}
+
+
+def quantize(source: Path, target: Path, precision: str, threads: int = 2) -> None:
+    """Write ``source`` re-quantized to ``precision`` at ``target`` (llama_model_quantize)."""
+    init_backend()
+    if precision not in FTYPES:
+        raise ValueError(f"unsupported precision {precision!r}; choose one of {', '.join(FTYPES)}")
+    params = L.llama_model_quantize_default_params()
+    params.ftype = FTYPES[precision]
+    params.allow_requantize = True
+    params.nthread = threads
+    rc = L.llama_model_quantize(str(source).encode(), str(target).encode(), ctypes.byref(params))
+    if rc != 0:
+        raise RuntimeError(f"llama_model_quantize failed ({rc}) for {source} -> {precision}")
+
+
+class LlamaModel:
+    """A loaded GGUF model plus its vocabulary helpers (thread-safe, read-only)."""
+
+    def __init__(self, path: Path) -> None:
+        init_backend()
+        params = L.llama_model_default_params()
+        self.model = L.llama_model_load_from_file(str(path).encode(), params)
+        if not self.model:
+            raise RuntimeError(f"llama.cpp could not load {path}")
+        self.vocab = L.llama_model_get_vocab(self.model)
+        self.n_vocab: int = L.llama_vocab_n_tokens(self.vocab)
+        self.n_ctx_train: int = L.llama_model_n_ctx_train(self.model)
+        self.bos_id: int = L.llama_vocab_bos(self.vocab)
+        self.eos_id: int = L.llama_vocab_eos(self.vocab)
+        self.add_bos: bool = bool(L.llama_vocab_get_add_bos(self.vocab))
+        # Cache every token's bytes once: detokenizing in the decode loop must be cheap.
+        self._pieces: list[bytes] = [self._piece(t, special=False) for t in range(self.n_vocab)]
+        self._special_pieces: dict[int, bytes] = {}
+
+    def _piece(self, token: int, special: bool) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
+        return buf.raw[:n]
+
+    def piece(self, token: int) -> bytes:
+        return self._pieces[token] if 0 <= token < self.n_vocab else b""
+
+    def special_piece(self, token: int) -> bytes:
+        """The token's text including control tokens (``<|im_end|>``), for logprob display."""
+        if token not in self._special_pieces:
+            self._special_pieces[token] = self._piece(token, special=True)
+        return self._special_pieces[token]
+
+    def token_text(self, token: int) -> str:
+        return self.special_piece(token).decode("utf-8", errors="replace") if token >= 0 else ""
+
+    def is_eog(self, token: int) -> bool:
+        return bool(L.llama_vocab_is_eog(self.vocab, token))
+
+    def tokenize(self, text: str, add_special: bool, parse_special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        capacity = len(data) + 8
+        buf = (L.llama_token * capacity)()
+        n = L.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_special, parse_special)
+        if n < 0:
+            capacity = -n
+            buf = (L.llama_token * capacity)()
+            n = L.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_special, parse_special)
+        return list(buf[:n])
+
+    def detokenize(self, tokens: list[int]) -> str:
+        return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
+
+    def meta(self, key: str) -> str | None:
+        size = 1 << 16
+        buf = ctypes.create_string_buffer(size)
+        n = L.llama_model_meta_val_str(self.model, key.encode(), buf, size)
+        if n < 0:
+            return None
+        if n >= size:
+            buf = ctypes.create_string_buffer(n + 1)
+            L.llama_model_meta_val_str(self.model, key.encode(), buf, n + 1)
+        return buf.value.decode("utf-8", errors="replace")
+
+    def close(self) -> None:
+        if self.model:
+            L.llama_model_free(self.model)
+            self.model = None
+
+
+class LlamaContext:
+    """A llama.cpp context with ``n_seq`` independent KV sequences of ``n_ctx_seq`` each."""
+
+    def __init__(self, model: LlamaModel, n_seq: int, n_ctx_seq: int, n_batch: int, threads: int) -> None:
+        params = L.llama_context_default_params()
+        params.n_ctx = n_ctx_seq * n_seq
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = n_seq
+        params.n_threads = threads
+        params.n_threads_batch = threads
+        params.no_perf = True
+        # Separate KV buffers per sequence: faster when sequences share no prefix, and a
+        # long sequence can never starve the others of cache.
+        params.kv_unified = False
+        self.ctx = L.llama_init_from_model(model.model, params)
+        if not self.ctx:
+            raise RuntimeError("llama.cpp could not create a context (out of memory?)")
+        self.n_ctx_seq: int = L.llama_n_ctx_seq(self.ctx)
+        self.memory = L.llama_get_memory(self.ctx)
+        self.n_vocab = model.n_vocab
+
+    def clear_sequence(self, seq_id: int) -> None:
+        L.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
+
+    def decode(self, batch: "Batch") -> int:
+        return L.llama_decode(self.ctx, batch.batch)
+
+    def logits_row(self, batch_index: int) -> np.ndarray:
+        """Logits of the token at ``batch_index`` of the last decode (a view; copy to keep)."""
+        ptr = L.llama_get_logits_ith(self.ctx, batch_index)
+        return np.ctypeslib.as_array(ptr, shape=(self.n_vocab,))
+
+    def close(self) -> None:
+        if self.ctx:
+            L.llama_free(self.ctx)
+            self.ctx = None
+
+
+class Batch:
+    """A reusable llama_batch of up to ``capacity`` tokens, one sequence id per token."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.batch = L.llama_batch_init(capacity, 0, 1)
+        self.size = 0
+
+    def clear(self) -> None:
+        self.size = 0
+        self.batch.n_tokens = 0
+
+    def add(self, token: int, pos: int, seq_id: int, want_logits: bool) -> int:
+        i = self.size
+        b = self.batch
+        b.token[i] = token
+        b.pos[i] = pos
+        b.n_seq_id[i] = 1
+        b.seq_id[i][0] = seq_id
+        b.logits[i] = 1 if want_logits else 0
+        self.size += 1
+        b.n_tokens = self.size
+        return i
+
+    def close(self) -> None:
+        L.llama_batch_free(self.batch)
+
+
+class Sampler:
+    """A per-request llama.cpp sampler chain (penalties, grammar, top-k/p, temperature)."""
+
+    PENALTY_WINDOW = 64
+
+    def __init__(self, model: LlamaModel, params: SamplingParams, seed: int) -> None:
+        chain_params = L.llama_sampler_chain_default_params()
+        chain_params.no_perf = True
+        self.chain = L.llama_sampler_chain_init(chain_params)
+        try:
+            self._build(model, params, seed)
+        except Exception:
+            self.close()
+            raise
+
+    def _add(self, sampler) -> None:  # noqa: ANN001 - ctypes pointer
+        L.llama_sampler_chain_add(self.chain, sampler)
+
+    def _build(self, model: LlamaModel, p: SamplingParams, seed: int) -> None:
+        if p.logit_bias:
+            biases = (L.llama_logit_bias * len(p.logit_bias))()
+            for i, (token, bias) in enumerate(p.logit_bias.items()):
+                if not 0 <= token < model.n_vocab:
+                    raise InvalidRequestError(f"logit_bias token {token} is outside the vocabulary", "logit_bias")
+                biases[i].token = token
+                biases[i].bias = bias
+            self._add(L.llama_sampler_init_logit_bias(model.n_vocab, len(p.logit_bias), biases))
+        if p.presence_penalty or p.frequency_penalty or p.repetition_penalty != 1.0:
+            self._add(
+                L.llama_sampler_init_penalties(
+                    model.n_vocab, self.PENALTY_WINDOW, p.repetition_penalty, p.frequency_penalty, p.presence_penalty
+                )
+            )
+        if p.grammar:
+            grammar = L.llama_sampler_init_grammar(model.vocab, p.grammar.encode("utf-8"), b"root")
+            if not grammar:
+                raise InvalidRequestError("the grammar for response_format could not be compiled", "response_format")
+            self._add(grammar)
+        if p.temperature <= 0.0:
+            self._add(L.llama_sampler_init_greedy())
+            return
+        if p.top_k > 0:
+            self._add(L.llama_sampler_init_top_k(p.top_k))
+        if p.top_p < 1.0:
+            self._add(L.llama_sampler_init_top_p(p.top_p, 1))
+        if p.min_p > 0.0:
+            self._add(L.llama_sampler_init_min_p(p.min_p, 1))
+        self._add(L.llama_sampler_init_temp(p.temperature))
+        self._add(L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+
+    def sample(self, ctx: LlamaContext, batch_index: int) -> int:
+        """Sample the next token from the logits at ``batch_index`` and accept it."""
+        return L.llama_sampler_sample(self.chain, ctx.ctx, batch_index)
+
+    def close(self) -> None:
+        if self.chain:
+            L.llama_sampler_free(self.chain)
+            self.chain = None

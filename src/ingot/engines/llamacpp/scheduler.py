@@ -1,0 +1,357 @@
+"""Continuous batching for llama.cpp: one worker thread, many sequences per decode step.
+
+Each loop iteration:
+1. drops aborted requests (their KV cells and slot are freed before the next decode),
+2. admits waiting requests into free slots,
+3. builds one ``llama_batch``: the last sampled token of every decoding sequence, then
+   prompt chunks of prefilling sequences up to the token budget (chunked prefill, so a long
+   prompt never stalls the others for more than one step),
+4. calls ``llama_decode`` once (the GIL is released during it),
+5. samples each sequence's next token with its own sampler chain and hands the output to
+   the request's asyncio queue via ``call_soon_threadsafe``.
+
+Requests join between steps and leave as soon as they finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ingot.engines.llamacpp.binding import Batch, LlamaContext, LlamaModel, Sampler
+from ingot.engines.protocol import (
+    FinishReason,
+    GenerationOutput,
+    GenerationRequest,
+    QueueFullError,
+    TokenLogprob,
+)
+from ingot.engines.text import TextStream
+
+log = logging.getLogger("ingot.scheduler")
+
+# What the scheduler hands to a request's queue: an output, or an exception to raise.
+Delivery = GenerationOutput | BaseException
+
+
+@dataclass
+class Sequence:
+    """A request bound (or waiting to be bound) to a KV slot."""
+
+    request: GenerationRequest
+    sampler: Sampler
+    deliver: Callable[[Delivery], None]
+    max_tokens: int
+    submitted_at: float = field(default_factory=time.monotonic)
+    slot: int = -1
+    n_prefilled: int = 0  # prompt tokens already in the KV cache
+    next_token: int | None = None  # sampled, not yet decoded
+    n_generated: int = 0
+    text: TextStream | None = None
+    prompt_logprobs: list[TokenLogprob | None] | None = None
+    finished: bool = False
+
+    @property
+    def prompt(self) -> list[int]:
+        return self.request.prompt_token_ids
+
+    @property
+    def prefilling(self) -> bool:
+        return self.n_prefilled < len(self.prompt)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
+
+
+class Scheduler:
+    """Owns the llama.cpp context; all KV and sampler state is touched only by its thread."""
+
+    def __init__(self, model: LlamaModel, ctx: LlamaContext, n_slots: int, batch_tokens: int, max_queue: int) -> None:
+        self.model = model
+        self.ctx = ctx
+        self.n_slots = n_slots
+        self.batch_tokens = batch_tokens
+        self.max_queue = max_queue
+        self._batch = Batch(batch_tokens)
+        self._lock = threading.Condition()
+        self._waiting: deque[Sequence] = deque()
+        self._running: dict[int, Sequence] = {}  # slot -> sequence
+        self._by_id: dict[str, Sequence] = {}
+        self._aborted: set[str] = set()
+        self._stop = False
+        self._error: BaseException | None = None
+        self._step_seconds = 0.05  # moving average, for Retry-After
+        self._thread = threading.Thread(target=self._run, name="llamacpp-scheduler", daemon=True)
+        self._thread.start()
+
+    # ---- called from the event loop thread -------------------------------------------
+
+    def submit(self, seq: Sequence) -> None:
+        with self._lock:
+            if self._error is not None:
+                raise RuntimeError(f"engine worker failed: {self._error!r}")
+            busy = len(self._running) >= self.n_slots
+            if busy and len(self._waiting) >= self.max_queue:
+                raise QueueFullError(
+                    f"server is at capacity: {len(self._running)} running, {len(self._waiting)} waiting",
+                    retry_after=self.retry_after(),
+                )
+            self._waiting.append(seq)
+            self._by_id[seq.request.request_id] = seq
+            self._lock.notify()
+
+    def abort(self, request_id: str) -> None:
+        with self._lock:
+            if request_id in self._by_id:
+                self._aborted.add(request_id)
+                self._lock.notify()
+
+    def stats(self) -> dict[str, int]:
+        with self._lock:
+            return {
+                "running": len(self._running),
+                "waiting": len(self._waiting),
+                "slots": self.n_slots,
+                "max_queue": self.max_queue,
+            }
+
+    def retry_after(self) -> int:
+        """Seconds until a slot likely frees: a rough, honest hint for clients."""
+        return max(1, int(self._step_seconds * 32 + 0.999))
+
+    def alive(self) -> bool:
+        return self._thread.is_alive() and self._error is None
+
+    def close(self) -> None:
+        with self._lock:
+            self._stop = True
+            self._lock.notify()
+        self._thread.join(timeout=30)
+        self._batch.close()
+
+    # ---- worker thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    while not self._stop and not self._running and not self._waiting:
+                        self._lock.wait()
+                    if self._stop:
+                        break
+                    self._drop_aborted()
+                    self._admit()
+                    active = list(self._running.values())
+                if active:
+                    self._step(active)
+        except BaseException as exc:  # noqa: BLE001 - report to every request, then die
+            log.exception("scheduler crashed")
+            with self._lock:
+                self._error = exc
+                pending = list(self._running.values()) + list(self._waiting)
+            for seq in pending:
+                seq.deliver(RuntimeError(f"engine worker failed: {exc!r}"))
+        finally:
+            with self._lock:
+                for seq in list(self._running.values()) + list(self._waiting):
+                    seq.sampler.close()
+
+    def _drop_aborted(self) -> None:
+        if not self._aborted:
+            return
+        for request_id in self._aborted:
+            seq = self._by_id.get(request_id)
+            if seq is None:
+                continue
+            if seq.slot >= 0:
+                self._release(seq)
+            else:
+                self._waiting.remove(seq)
+                self._by_id.pop(request_id, None)
+                seq.sampler.close()
+        self._aborted.clear()
+
+    def _admit(self) -> None:
+        free = [s for s in range(self.n_slots) if s not in self._running]
+        while free and self._waiting:
+            seq = self._waiting.popleft()
+            seq.slot = free.pop(0)
+            self.ctx.clear_sequence(seq.slot)
+            self._running[seq.slot] = seq
+
+    def _release(self, seq: Sequence) -> None:
+        """Free a sequence's slot and KV cells (called with the lock held)."""
+        self._running.pop(seq.slot, None)
+        self._by_id.pop(seq.request.request_id, None)
+        self.ctx.clear_sequence(seq.slot)
+        seq.sampler.close()
+        seq.slot = -1
+
+    def _step(self, active: list[Sequence]) -> None:
+        started = time.monotonic()
+        batch = self._batch
+        batch.clear()
+        sample_at: list[tuple[Sequence, int]] = []  # sequences that sample after this decode
+        prompt_rows: list[tuple[Sequence, int, int]] = []  # (seq, first prompt pos, first batch index)
+
+        for seq in active:
+            if seq.next_token is not None:
+                pos = len(seq.prompt) + seq.n_generated - 1
+                sample_at.append((seq, batch.add(seq.next_token, pos, seq.slot, True)))
+        budget = self.batch_tokens - batch.size
+        for seq in active:
+            if budget <= 0 or not seq.prefilling:
+                continue
+            start = seq.n_prefilled
+            chunk = seq.prompt[start : start + budget]
+            all_logits = seq.request.params.prompt_logprobs is not None
+            first_index = batch.size
+            for offset, token in enumerate(chunk):
+                pos = start + offset
+                is_last = pos == len(seq.prompt) - 1
+                batch.add(token, pos, seq.slot, all_logits or is_last)
+            seq.n_prefilled += len(chunk)
+            budget -= len(chunk)
+            if all_logits:
+                prompt_rows.append((seq, start, first_index))
+            if not seq.prefilling:
+                sample_at.append((seq, batch.size - 1))
+
+        rc = self.ctx.decode(batch)
+        if rc != 0:
+            self._fail_step(active, rc)
+            return
+
+        for seq, start, first_index in prompt_rows:
+            self._collect_prompt_logprobs(seq, start, first_index)
+        for seq, index in sample_at:
+            self._sample(seq, index)
+
+        elapsed = time.monotonic() - started
+        self._step_seconds = 0.9 * self._step_seconds + 0.1 * elapsed
+
+    def _fail_step(self, active: list[Sequence], rc: int) -> None:
+        log.error("llama_decode returned %s for %d sequences", rc, len(active))
+        with self._lock:
+            for seq in active:
+                self._release(seq)
+        for seq in active:
+            seq.deliver(RuntimeError(f"llama_decode failed with code {rc}"))
+
+    def _collect_prompt_logprobs(self, seq: Sequence, start: int, first_index: int) -> None:
+        prompt = seq.prompt
+        k = seq.request.params.prompt_logprobs or 0
+        if seq.prompt_logprobs is None:
+            seq.prompt_logprobs = [None]
+        # Row j predicts prompt token j + 1.
+        end = min(seq.n_prefilled, len(prompt) - 1)
+        for pos in range(start, end):
+            row = log_softmax(self.ctx.logits_row(first_index + pos - start))
+            seq.prompt_logprobs.append(self._token_logprob(prompt[pos + 1], row, k))
+
+    def _token_logprob(self, token: int, row: np.ndarray, k: int) -> TokenLogprob:
+        piece = self.model.special_piece(token)
+        entry = TokenLogprob(
+            token_id=token,
+            token=piece.decode("utf-8", errors="replace"),
+            logprob=float(row[token]),
+            bytes=list(piece),
+        )
+        if k > 0:
+            top = np.argpartition(row, -k)[-k:]
+            top = top[np.argsort(row[top])[::-1]]
+            for t in top:
+                p = self.model.special_piece(int(t))
+                entry.top.append(
+                    TokenLogprob(token_id=int(t), token=p.decode("utf-8", errors="replace"),
+                                 logprob=float(row[t]), bytes=list(p))
+                )
+        return entry
+
+    def _sample(self, seq: Sequence, index: int) -> None:
+        params = seq.request.params
+        if seq.text is None:
+            seq.text = TextStream(params.stop, params.include_stop_str_in_output)
+        if seq.max_tokens == 0:  # echo-only scoring request: nothing to generate
+            self._finish(seq, "", [], None, "length", None)
+            return
+        logprob_entry = None
+        if params.logprobs is not None:
+            row = log_softmax(self.ctx.logits_row(index))
+        token = seq.sampler.sample(self.ctx, index)
+        if params.logprobs is not None:
+            logprob_entry = self._token_logprob(token, row, params.logprobs)
+        seq.n_generated += 1
+
+        if (self.model.is_eog(token) and not params.ignore_eos) or token in params.stop_token_ids:
+            stop_reason = token if token in params.stop_token_ids else None
+            self._finish(seq, seq.text.finish(), [token], logprob_entry, "stop", stop_reason)
+            return
+        delta, stop = seq.text.push(self.model.piece(token))
+        if stop is not None:
+            self._finish(seq, delta, [token], logprob_entry, "stop", stop)
+            return
+        context_full = len(seq.prompt) + seq.n_generated >= self.ctx.n_ctx_seq
+        if seq.n_generated >= seq.max_tokens or context_full:
+            self._finish(seq, delta + seq.text.finish(), [token], logprob_entry, "length", None)
+            return
+        seq.next_token = token
+        seq.deliver(self._output(seq, delta, [token], logprob_entry, None, None))
+
+    def _finish(
+        self,
+        seq: Sequence,
+        delta: str,
+        tokens: list[int],
+        logprob: TokenLogprob | None,
+        reason: FinishReason,
+        stop_reason: str | int | None,
+    ) -> None:
+        seq.finished = True
+        with self._lock:
+            self._release(seq)
+        seq.deliver(self._output(seq, delta, tokens, logprob, reason, stop_reason))
+
+    def _output(
+        self,
+        seq: Sequence,
+        delta: str,
+        tokens: list[int],
+        logprob: TokenLogprob | None,
+        reason: FinishReason | None,
+        stop_reason: str | int | None,
+    ) -> GenerationOutput:
+        prompt_logprobs = seq.prompt_logprobs
+        seq.prompt_logprobs = None  # sent once, with the first output
+        return GenerationOutput(
+            request_id=seq.request.request_id,
+            text=delta,
+            token_ids=tokens,
+            logprobs=[logprob] if logprob is not None else ([] if seq.request.params.logprobs is not None else None),
+            finish_reason=reason,
+            prompt_tokens=len(seq.prompt),
+            completion_tokens=seq.n_generated,
+            prompt_logprobs=prompt_logprobs,
+            stop_reason=stop_reason,
+        )
+
+
+def make_deliver(loop: asyncio.AbstractEventLoop, queue: "asyncio.Queue[Delivery]") -> Callable[[Delivery], None]:
+    """A thread-safe callback that puts a delivery on an asyncio queue."""
+
+    def deliver(item: Delivery) -> None:
+        try:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+        except RuntimeError:  # loop closed: the client is gone
+            pass
+
+    return deliver

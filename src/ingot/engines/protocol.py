@@ -1,0 +1,154 @@
+"""The contract every generation engine implements (llama.cpp on CPU today, vLLM on GPU
+next). The HTTP layer speaks only these types, so an engine can be swapped without
+touching a route.
+
+An engine takes token ids in and streams token ids, text deltas and log-probabilities
+out. Chat templates, stop strings and grammars are resolved before the request reaches
+the engine, except where the engine must enforce them per token (grammar, stop).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Literal
+
+FinishReason = Literal["stop", "length", "abort"]
+
+
+class EngineError(Exception):
+    """Base class for errors an engine reports about a request."""
+
+
+class QueueFullError(EngineError):
+    """The waiting queue is full; the client should retry after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NotReadyError(EngineError):
+    """The engine is still loading its model."""
+
+
+class ContextLengthError(EngineError):
+    """Prompt (+ requested completion) does not fit the model's context."""
+
+    def __init__(self, message: str, param: str = "messages") -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class InvalidRequestError(EngineError):
+    """A parameter the engine cannot honour (bad grammar, bad logprobs count...)."""
+
+    def __init__(self, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+@dataclass
+class SamplingParams:
+    max_tokens: int | None = None  # None: up to the end of the context
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    min_p: float = 0.0
+    seed: int | None = None
+    stop: list[str] = field(default_factory=list)
+    stop_token_ids: list[int] = field(default_factory=list)
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repetition_penalty: float = 1.0
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    logprobs: int | None = None  # None: off; k >= 0: chosen token plus k alternatives
+    prompt_logprobs: int | None = None  # for echo: log-probs of each prompt token
+    grammar: str | None = None  # GBNF, enforced per token
+    ignore_eos: bool = False
+    include_stop_str_in_output: bool = False
+
+
+@dataclass
+class GenerationRequest:
+    request_id: str
+    prompt_token_ids: list[int]
+    params: SamplingParams
+
+
+@dataclass
+class TokenLogprob:
+    token_id: int
+    token: str
+    logprob: float
+    bytes: list[int]
+    top: list["TokenLogprob"] = field(default_factory=list)
+
+
+@dataclass
+class GenerationOutput:
+    """One step of a request: new text and tokens since the previous output."""
+
+    request_id: str
+    text: str
+    token_ids: list[int]
+    logprobs: list[TokenLogprob] | None
+    finish_reason: FinishReason | None
+    prompt_tokens: int
+    completion_tokens: int
+    # Only on the first output, when prompt log-probs were asked for; index 0 is None
+    # (the first token has no context to be predicted from).
+    prompt_logprobs: list[TokenLogprob | None] | None = None
+    stop_reason: str | int | None = None  # the stop string or token id that ended it
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    context_length: int  # per sequence
+    vocab_size: int
+    bos_token: str | None
+    eos_token: str | None
+    chat_template: str | None
+    engine: str
+    precision: str
+    path: str
+    sha256: str
+
+
+class Engine(abc.ABC):
+    """A running model. ``generate`` is an async generator; everything else is cheap."""
+
+    @property
+    @abc.abstractmethod
+    def info(self) -> ModelInfo: ...
+
+    @abc.abstractmethod
+    def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationOutput]:
+        """Stream outputs until a finish reason. Raises QueueFullError/ContextLengthError/
+        InvalidRequestError before the first output when the request cannot run."""
+
+    @abc.abstractmethod
+    def abort(self, request_id: str) -> None:
+        """Stop a request and free its slot now (client went away)."""
+
+    @abc.abstractmethod
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
+
+    @abc.abstractmethod
+    def detokenize(self, token_ids: list[int]) -> str: ...
+
+    @abc.abstractmethod
+    def token_text(self, token_id: int) -> str:
+        """One token's text, control tokens included (for logprobs and tokenizer info)."""
+
+    @abc.abstractmethod
+    def stats(self) -> dict[str, int]:
+        """Live counters: running, waiting, slots, queue capacity."""
+
+    @abc.abstractmethod
+    def check_health(self) -> None:
+        """Raise if the engine cannot serve (its worker died)."""
+
+    @abc.abstractmethod
+    async def shutdown(self) -> None: ...

@@ -1,0 +1,61 @@
+"""Prometheus metrics with the names NIM and vLLM operators already chart.
+
+Each server owns its own ``CollectorRegistry`` so tests can run several apps in one
+process without colliding in the global registry.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+TOKEN_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1.0)
+
+
+class _EngineGauges:
+    """Reads running/waiting from the engine at scrape time, so the gauges are never stale."""
+
+    def __init__(self, model_name: str, stats: Callable[[], dict[str, int]]) -> None:
+        self._model = model_name
+        self._stats = stats
+
+    def collect(self):  # noqa: ANN201 - prometheus collector protocol
+        stats = self._stats()
+        for name, key, doc in (
+            ("num_requests_running", "running", "Requests currently decoding or prefilling."),
+            ("num_requests_waiting", "waiting", "Requests waiting for a decode slot."),
+            ("num_requests_max", "slots", "Decode slots (max concurrent sequences)."),
+        ):
+            family = GaugeMetricFamily(name, doc, labels=["model_name"])
+            family.add_metric([self._model], float(stats.get(key, 0)))
+            yield family
+
+
+class GenerationMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["model_name"]
+        self.ttft = Histogram(
+            "time_to_first_token_seconds", "Time to first token.", labels, registry=registry, buckets=LATENCY_BUCKETS
+        )
+        self.tpot = Histogram(
+            "time_per_output_token_seconds", "Time per output token after the first.", labels,
+            registry=registry, buckets=TOKEN_LATENCY_BUCKETS,
+        )
+        self.e2e = Histogram(
+            "e2e_request_latency_seconds", "End-to-end request latency.", labels, registry=registry,
+            buckets=LATENCY_BUCKETS,
+        )
+        self.prompt_tokens = Counter("prompt_tokens", "Prompt tokens processed.", labels, registry=registry)
+        self.generation_tokens = Counter("generation_tokens", "Tokens generated.", labels, registry=registry)
+        self.finished = Counter(
+            "request_finish", "Finished requests by reason.", [*labels, "finished_reason"], registry=registry
+        )
+        self.running = Gauge("ingot_model_loaded", "1 when the model is loaded.", labels, registry=registry)
+        self._registry = registry
+
+    def watch_engine(self, model_name: str, stats: Callable[[], dict[str, int]]) -> None:
+        self._registry.register(_EngineGauges(model_name, stats))
+        self.running.labels(model_name).set(1)

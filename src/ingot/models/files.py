@@ -1,0 +1,78 @@
+"""Turn a catalog entry into a verified local weights file.
+
+Why checks at every load: a model file that changed on disk (a corrupted download, a
+different package version) must fail loudly instead of serving different answers.
+Derived files (a model re-quantized for this CPU) are cached under ``data_dir/models/<id>``
+with a manifest that records the source checksum they were made from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ingot.models.registry import ModelSpec
+
+
+class ModelFileError(RuntimeError):
+    """The model's weights are missing or do not match their checksum."""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    path: Path
+    sha256: str
+    precision: str  # "source" or a llama.cpp type name such as "q8_0"
+    source_path: Path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(8 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+Quantizer = Callable[[Path, Path, str], None]
+
+
+def prepare_model_file(spec: ModelSpec, models_dir: Path, precision: str, quantize: Quantizer) -> ModelFile:
+    """Locate (or assemble) the source file, verify it, and derive ``precision`` if asked.
+
+    ``precision``: "auto" (the spec's preferred CPU precision), "source", or a type name.
+    """
+    cache = models_dir / spec.id
+    try:
+        source = spec.source.materialize(cache)
+    except FileNotFoundError as exc:
+        raise ModelFileError(str(exc)) from exc
+    source_sha = sha256_of(source)
+    if spec.sha256 and source_sha != spec.sha256:
+        raise ModelFileError(
+            f"checksum mismatch for {source}: expected sha256 {spec.sha256}, got {source_sha}; "
+            f"reinstall it ({spec.source.install_hint()})"
+        )
+    wanted = spec.cpu_precision if precision == "auto" else precision
+    if wanted in (None, "source"):
+        return ModelFile(path=source, sha256=source_sha, precision="source", source_path=source)
+
+    target = cache / f"{source.stem}.{wanted}.gguf"
+    manifest = target.with_suffix(".json")
+    if target.is_file() and manifest.is_file():
+        recorded = json.loads(manifest.read_text())
+        if recorded.get("source_sha256") == source_sha and recorded.get("sha256") == sha256_of(target):
+            return ModelFile(path=target, sha256=recorded["sha256"], precision=wanted, source_path=source)
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    quantize(source, partial, wanted)
+    os.replace(partial, target)
+    derived_sha = sha256_of(target)
+    manifest.write_text(
+        json.dumps({"source": str(source), "source_sha256": source_sha, "precision": wanted, "sha256": derived_sha})
+    )
+    return ModelFile(path=target, sha256=derived_sha, precision=wanted, source_path=source)
