@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingot.engines.protocol import (
     ContextLengthError,
+    EngineError,
     InvalidRequestError,
     NotReadyError,
     QueueFullError,
@@ -110,6 +111,12 @@ def install_error_handlers(app: FastAPI) -> None:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return APIError(exc.status_code, str(exc.detail), type=kind, headers=dict(exc.headers or {})).response()
 
-    @app.exception_handler(Exception)
-    async def _other(_: Request, exc: Exception) -> JSONResponse:
+    async def _mapped(_: Request, exc: Exception) -> JSONResponse:
         return to_api_error(exc).response()
+
+    # Known request errors get their own handlers: Starlette routes a bare ``Exception``
+    # handler through ServerErrorMiddleware, which re-raises and resets the keep-alive
+    # connection that SDK clients reuse.
+    for known in (EngineError, ChatTemplateError, SchemaError, UnknownModelError):
+        app.add_exception_handler(known, _mapped)
+    app.add_exception_handler(Exception, _mapped)
