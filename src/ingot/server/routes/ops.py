@@ -53,6 +53,7 @@ async def metadata(state: ServerState = Depends(get_state)) -> dict:
                 "engine": engine.engine if engine else None,
                 "precision": engine.precision if engine else None,
                 "sha256": engine.sha256 if engine else None,
+                "path": engine.path if engine else None,
                 "maxModelLen": engine.context_length if engine else None,
             }
         ],

@@ -1,0 +1,221 @@
+"""Generation throughput and latency: ingot vs llama-cpp-python's own OpenAI server.
+
+Both servers get the same GGUF file, the same thread count and the same streamed chat
+requests (greedy, end-of-turn tokens banned through ``logit_bias`` so every reply is
+exactly ``--max-tokens`` long), one server at a time on an otherwise idle machine.
+
+Measured per server:
+- single stream: decode tok/s (tokens after the first / time after the first) and TTFT,
+  median of ``--runs`` sequential requests;
+- ``--streams`` concurrent streams: aggregate tok/s (all tokens / wall time) and TTFT p50.
+
+Run: ``.venv/bin/python benchmarks/generation.py`` (needs the ``bench`` extra). Appends a
+dated section to benchmarks/RESULTS.md unless ``--no-write``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import platform
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import openai
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "RESULTS.md"
+# SmolLM2's end-of-generation tokens (<|endoftext|>, <|im_end|>, <reponame>).
+BAN_EOG = {"0": -100, "2": -100, "4": -100}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    name: str
+    proc: subprocess.Popen
+    base_url: str
+    model: str
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited early ({proc.returncode})")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"not ready: {url}")
+
+
+def start_ingot(threads: int, parallel: int, precision: str, data_dir: Path, log: Path) -> Server:
+    port = free_port()
+    env = {**os.environ, "INGOT_DATA_DIR": str(data_dir), "INGOT_MODEL_PRECISION": precision}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingot.cli", "serve", "--port", str(port), "--threads", str(threads),
+         "--parallel", str(parallel), "--log-level", "warning"],
+        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    wait_ready(f"{base}/health/ready", proc)
+    return Server(f"ingot ({precision})", proc, base, "smollm2-135m-instruct")
+
+
+def start_peer(model_path: Path, threads: int, log: Path) -> Server:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", "m",
+         "--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", "4096",
+         "--port", str(port), "--verbose", "False", "--interrupt_requests", "False"],
+        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}/v1"
+    wait_ready(f"{base}/models", proc)
+    return Server(f"llama_cpp.server ({model_path.name})", proc, base, "m")
+
+
+async def one_stream(client: openai.AsyncOpenAI, model: str, prompt: str, max_tokens: int) -> tuple[float, float, float, int]:
+    """Returns (ttft, first-token time, end time, tokens) for one streamed reply."""
+    start = time.perf_counter()
+    first = None
+    tokens = 0
+    stream = await client.chat.completions.create(
+        model=model, messages=[{"role": "user", "content": prompt}], max_tokens=max_tokens,
+        temperature=0, stream=True, logit_bias=BAN_EOG,
+    )
+    async for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            tokens += 1
+            if first is None:
+                first = time.perf_counter()
+    end = time.perf_counter()
+    assert first is not None, "no tokens streamed"
+    return first - start, first, end, tokens
+
+
+async def measure(server: Server, streams: int, max_tokens: int, runs: int) -> dict[str, float]:
+    client = openai.AsyncOpenAI(base_url=server.base_url, api_key="bench", max_retries=0, timeout=600)
+    await one_stream(client, server.model, "Warm up.", 8)
+    singles = []
+    ttfts = []
+    for i in range(runs):
+        ttft, first, end, tokens = await one_stream(client, server.model, f"Tell me a long story about ship {i}.", max_tokens)
+        singles.append((tokens - 1) / (end - first))
+        ttfts.append(ttft)
+    start = time.perf_counter()
+    results = await asyncio.gather(*(
+        one_stream(client, server.model, f"Tell me a long story about city {i}.", max_tokens) for i in range(streams)
+    ))
+    wall = time.perf_counter() - start
+    await client.close()
+    return {
+        "single_tok_s": statistics.median(singles),
+        "single_ttft_s": statistics.median(ttfts),
+        "agg_tok_s": sum(r[3] for r in results) / wall,
+        "conc_ttft_p50_s": statistics.median(r[0] for r in results),
+        "tokens_per_reply": statistics.median(r[3] for r in results),
+    }
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import llama_cpp
+
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"llama-cpp-python {llama_cpp.__version__}")
+
+
+def run_pair(args: argparse.Namespace, precision: str, data_dir: Path, log: Path) -> tuple[dict, dict, str]:
+    ingot = start_ingot(args.threads, args.streams, precision, data_dir, log)
+    try:
+        model_path = Path(httpx.get(f"{ingot.base_url}/metadata").json()["modelInfo"][0]["path"])
+        ours = asyncio.run(measure(ingot, args.streams, args.max_tokens, args.runs))
+    finally:
+        ingot.stop()
+    peer = start_peer(model_path, args.threads, log)
+    try:
+        theirs = asyncio.run(measure(peer, args.streams, args.max_tokens, args.runs))
+    finally:
+        peer.stop()
+    return ours, theirs, model_path.name
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--streams", type=int, default=8)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--precisions", default="auto,source", help="ingot precisions to compare (comma list)")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args()
+
+    data_dir = Path(tempfile.mkdtemp(prefix="ingot-bench-"))
+    log = data_dir / "servers.log"
+    rows = []
+    try:
+        for precision in args.precisions.split(","):
+            ours, theirs, model_name = run_pair(args, precision, data_dir, log)
+            rows.append((precision, model_name, ours, theirs))
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+    header = (
+        f"\n## {dt.date.today().isoformat()}: generation, ingot vs llama_cpp.server\n\n"
+        f"Machine: {machine()}. Threads: {args.threads} for both. {args.max_tokens} tokens per reply "
+        f"(greedy, EOG banned), single stream = median of {args.runs}; {args.streams} concurrent streams.\n\n"
+        "| GGUF (both servers) | metric | ingot | llama_cpp.server | ratio |\n|---|---|---|---|---|\n"
+    )
+    lines = []
+    for precision, model_name, ours, theirs in rows:
+        for key, label, better_high in (
+            ("single_tok_s", "single-stream decode tok/s", True),
+            ("agg_tok_s", f"aggregate tok/s, {args.streams} streams", True),
+            ("single_ttft_s", "TTFT p50, 1 stream (s)", False),
+            ("conc_ttft_p50_s", f"TTFT p50, {args.streams} streams (s)", False),
+        ):
+            ratio = ours[key] / theirs[key] if theirs[key] else float("nan")
+            lines.append(f"| {model_name} (ingot precision={precision}) | {label} | {ours[key]:.3f} | "
+                         f"{theirs[key]:.3f} | {ratio:.2f}x{'' if better_high else ' (lower is better)'} |")
+    table = header + "\n".join(lines) + "\n"
+    print(table)
+    if not args.no_write:
+        with RESULTS.open("a") as fh:
+            fh.write(table)
+
+
+if __name__ == "__main__":
+    main()
