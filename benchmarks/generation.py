@@ -159,18 +159,26 @@ def machine() -> str:
 
 
 def run_pair(args: argparse.Namespace, precision: str, data_dir: Path, log: Path) -> tuple[dict, dict, str]:
-    ingot = start_ingot(args.threads, args.streams, precision, data_dir, log)
-    try:
-        model_path = Path(httpx.get(f"{ingot.base_url}/metadata").json()["modelInfo"][0]["path"])
-        ours = asyncio.run(measure(ingot, args.streams, args.max_tokens, args.runs))
-    finally:
-        ingot.stop()
-    peer = start_peer(model_path, args.threads, log)
-    try:
-        theirs = asyncio.run(measure(peer, args.streams, args.max_tokens, args.runs))
-    finally:
-        peer.stop()
-    return ours, theirs, model_path.name
+    """Alternate ingot and the peer for ``--rounds`` rounds (this VM's speed drifts by
+    +-15% over minutes); report per-metric medians over the rounds."""
+    ours_rounds, theirs_rounds = [], []
+    for _ in range(args.rounds):
+        ingot = start_ingot(args.threads, args.streams, precision, data_dir, log)
+        try:
+            model_path = Path(httpx.get(f"{ingot.base_url}/metadata").json()["modelInfo"][0]["path"])
+            ours_rounds.append(asyncio.run(measure(ingot, args.streams, args.max_tokens, args.runs)))
+        finally:
+            ingot.stop()
+        peer = start_peer(model_path, args.threads, log)
+        try:
+            theirs_rounds.append(asyncio.run(measure(peer, args.streams, args.max_tokens, args.runs)))
+        finally:
+            peer.stop()
+
+    def median(rounds: list[dict]) -> dict:
+        return {key: statistics.median(r[key] for r in rounds) for key in rounds[0]}
+
+    return median(ours_rounds), median(theirs_rounds), model_path.name
 
 
 def main() -> None:
@@ -178,7 +186,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--streams", type=int, default=8)
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="sequential single-stream requests per round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating ingot/peer rounds (medians reported)")
     parser.add_argument("--precisions", default="auto,source", help="ingot precisions to compare (comma list)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
@@ -196,7 +205,8 @@ def main() -> None:
     header = (
         f"\n## {dt.date.today().isoformat()}: generation, ingot vs llama_cpp.server\n\n"
         f"Machine: {machine()}. Threads: {args.threads} for both. {args.max_tokens} tokens per reply "
-        f"(greedy, EOG banned), single stream = median of {args.runs}; {args.streams} concurrent streams.\n\n"
+        f"(greedy, EOG banned); single stream = median of {args.runs} requests; {args.streams} concurrent streams; "
+        f"each value is the median of {args.rounds} alternating rounds.\n\n"
         "| GGUF (both servers) | metric | ingot | llama_cpp.server | ratio |\n|---|---|---|---|---|\n"
     )
     lines = []

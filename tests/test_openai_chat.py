@@ -151,3 +151,20 @@ def test_presence_and_frequency_penalties_change_sampling(client, model_id):
     plain = client.chat.completions.create(**kwargs).choices[0].message.content
     penalised = client.chat.completions.create(**kwargs, frequency_penalty=2.0, presence_penalty=2.0)
     assert penalised.choices[0].message.content != plain
+
+
+def test_prefix_cache_reuses_earlier_prompt_and_keeps_answers(client, model_id):
+    """A follow-up turn reuses the KV of the shared history; the answer must not change
+    because of it (greedy output equals a run that had nothing cached)."""
+    history = [{"role": "system", "content": "You are a geography tutor who answers briefly and precisely."},
+               {"role": "user", "content": "Which river flows through Paris?"}]
+    first = client.chat.completions.create(model=model_id, messages=history, max_tokens=12, temperature=0)
+    follow = history + [{"role": "assistant", "content": first.choices[0].message.content},
+                        {"role": "user", "content": "And through London?"}]
+    second = client.chat.completions.create(model=model_id, messages=follow, max_tokens=12, temperature=0)
+    assert second.usage.prompt_tokens_details.cached_tokens >= first.usage.prompt_tokens - 2
+    # Asked again, all but the last prompt token come from the cache, and the answer is
+    # the same as with the partly cold cache above.
+    again = client.chat.completions.create(model=model_id, messages=follow, max_tokens=12, temperature=0)
+    assert again.choices[0].message.content == second.choices[0].message.content
+    assert again.usage.prompt_tokens_details.cached_tokens == again.usage.prompt_tokens - 1

@@ -100,6 +100,7 @@ class GenerationOutput:
     # (the first token has no context to be predicted from).
     prompt_logprobs: list[TokenLogprob | None] | None = None
     stop_reason: str | int | None = None  # the stop string or token id that ended it
+    cached_tokens: int = 0  # prompt tokens whose KV was reused from an earlier request
 
 
 @dataclass(frozen=True)

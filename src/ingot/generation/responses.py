@@ -35,8 +35,13 @@ def sse(payload: dict[str, Any]) -> str:
     return f"data: {json.dumps(payload, ensure_ascii=False, separators=(',', ':'))}\n\n"
 
 
-def usage(prompt: int, completion: int) -> dict[str, int]:
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+def usage(prompt: int, completion: int, cached: int = 0) -> dict[str, Any]:
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": cached},
+    }
 
 
 def stream_error(exc: BaseException) -> dict[str, Any]:
@@ -78,7 +83,7 @@ def chat_chunk(
     return chunk
 
 
-def usage_chunk(head: Head, obj: str, prompt: int, completion: int) -> dict[str, Any]:
+def usage_chunk(head: Head, obj: str, prompt: int, completion: int, cached: int) -> dict[str, Any]:
     return {
         "id": head.id,
         "object": obj,
@@ -86,7 +91,7 @@ def usage_chunk(head: Head, obj: str, prompt: int, completion: int) -> dict[str,
         "model": head.model,
         "system_fingerprint": None,
         "choices": [],
-        "usage": usage(prompt, completion),
+        "usage": usage(prompt, completion, cached),
     }
 
 
@@ -98,8 +103,10 @@ class ChoiceAccumulator:
     logprobs: list[TokenLogprob] | None = None
     finish_reason: str | None = None
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
     def add(self, out: GenerationOutput) -> None:
+        self.cached_tokens = out.cached_tokens
         self.text.append(out.text)
         if out.logprobs is not None:
             self.logprobs = (self.logprobs or []) + out.logprobs
@@ -124,7 +131,7 @@ def chat_response(head: Head, choices: list[ChoiceAccumulator], n_prompt: int) -
             }
             for i, c in enumerate(choices)
         ],
-        "usage": usage(n_prompt, sum(c.completion_tokens for c in choices)),
+        "usage": usage(n_prompt, sum(c.completion_tokens for c in choices), choices[0].cached_tokens),
     }
 
 
@@ -184,8 +191,10 @@ class CompletionAccumulator:
         self.outputs: list[GenerationOutput] = []
         self.finish_reason: str | None = None
         self.completion_tokens = 0
+        self.cached_tokens = 0
 
     def add(self, out: GenerationOutput) -> None:
+        self.cached_tokens = out.cached_tokens
         self.parts.append(out.text)
         self.outputs.append(out)
         self.completion_tokens = out.completion_tokens
@@ -203,7 +212,7 @@ class CompletionAccumulator:
 
 
 def completion_response(
-    head: Head, choices: list[CompletionAccumulator], n_prompt: int, want_logprobs: bool
+    head: Head, choices: list[CompletionAccumulator], n_prompt: int, want_logprobs: bool, n: int
 ) -> dict[str, Any]:
     return {
         "id": head.id,
@@ -220,5 +229,6 @@ def completion_response(
             }
             for i, c in enumerate(choices)
         ],
-        "usage": usage(n_prompt, sum(c.completion_tokens for c in choices)),
+        # Each prompt is counted once, like prompt_tokens: its first choice's reuse.
+        "usage": usage(n_prompt, sum(c.completion_tokens for c in choices), sum(c.cached_tokens for c in choices[::n])),
     }

@@ -116,6 +116,7 @@ class GenerationService:
     ) -> AsyncIterator[str]:
         timings = [_Timing() for _ in range(n)]
         completion = [0] * n
+        cached = 0
         usage_field = include_usage
         try:
             for index in range(n):
@@ -123,13 +124,15 @@ class GenerationService:
             async for index, out in fanout:
                 self._observe(timings[index], out)
                 completion[index] = out.completion_tokens
+                if index == 0:
+                    cached = out.cached_tokens
                 if out.text or out.finish_reason or out.logprobs:
                     delta = {"content": out.text} if out.text or not out.finish_reason else {}
                     yield fmt.sse(
                         fmt.chat_chunk(head, index, delta, fmt.chat_logprobs(out.logprobs), out.finish_reason, usage_field)
                     )
             if include_usage:
-                yield fmt.sse(fmt.usage_chunk(head, "chat.completion.chunk", n_prompt, sum(completion)))
+                yield fmt.sse(fmt.usage_chunk(head, "chat.completion.chunk", n_prompt, sum(completion), cached))
         except Exception as exc:  # after the 200 went out, errors travel as an SSE frame
             yield fmt.sse(fmt.stream_error(exc))
         yield fmt.SSE_DONE
@@ -170,14 +173,15 @@ class GenerationService:
         if req.stream:
             options = req.stream_options
             return self._complete_stream(
-                fanout, head, echo_texts, prompt_ids, want_logprobs, n_prompt, bool(options and options.include_usage)
+                fanout, head, echo_texts, prompt_ids, want_logprobs, n_prompt, n,
+                bool(options and options.include_usage),
             )
         choices = [fmt.CompletionAccumulator(echo_texts[i], prompt_ids[i], self.engine) for i in range(len(requests))]
         timings = [_Timing() for _ in requests]
         async for index, out in fanout:
             self._observe(timings[index], out)
             choices[index].add(out)
-        return fmt.completion_response(head, choices, n_prompt, want_logprobs)
+        return fmt.completion_response(head, choices, n_prompt, want_logprobs, n)
 
     async def _complete_stream(
         self,
@@ -187,15 +191,18 @@ class GenerationService:
         prompt_ids: list[list[int]],
         want_logprobs: bool,
         n_prompt: int,
+        n: int,
         include_usage: bool,
     ) -> AsyncIterator[str]:
         timings = [_Timing() for _ in echo_texts]
         completion = [0] * len(echo_texts)
+        cached = [0] * len(echo_texts)
         offsets = [0] * len(echo_texts)
         try:
             async for index, out in fanout:
                 self._observe(timings[index], out)
                 completion[index] = out.completion_tokens
+                cached[index] = out.cached_tokens
                 prefix = ""
                 if echo_texts[index]:
                     prefix, echo_texts[index] = echo_texts[index], ""
@@ -205,7 +212,7 @@ class GenerationService:
                 yield fmt.sse(fmt.completion_chunk(head, index, prefix + out.text, logprobs, out.finish_reason,
                                                    include_usage))
             if include_usage:
-                yield fmt.sse(fmt.usage_chunk(head, "text_completion", n_prompt, sum(completion)))
+                yield fmt.sse(fmt.usage_chunk(head, "text_completion", n_prompt, sum(completion), sum(cached[::n])))
         except Exception as exc:
             yield fmt.sse(fmt.stream_error(exc))
         yield fmt.SSE_DONE

@@ -157,6 +157,10 @@ class LlamaContext:
     def clear_sequence(self, seq_id: int) -> None:
         L.llama_memory_seq_rm(self.memory, seq_id, -1, -1)
 
+    def trim_sequence(self, seq_id: int, keep: int) -> bool:
+        """Keep the first ``keep`` positions of a sequence; False if the cache can't."""
+        return bool(L.llama_memory_seq_rm(self.memory, seq_id, keep, -1))
+
     def decode(self, batch: "Batch") -> int:
         return L.llama_decode(self.ctx, batch.batch)
 

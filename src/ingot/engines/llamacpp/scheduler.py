@@ -11,6 +11,11 @@ Each loop iteration:
    the request's asyncio queue via ``call_soon_threadsafe``.
 
 Requests join between steps and leave as soon as they finish.
+
+Prefix cache: a finished sequence's KV cells stay in its slot. A new request goes to the
+free slot whose cached tokens share the longest prefix with its prompt, and only the rest
+of the prompt is prefilled (multi-turn chats and shared system prompts skip most of the
+prefill), as llama.cpp's own server does.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ class Sequence:
     submitted_at: float = field(default_factory=time.monotonic)
     slot: int = -1
     n_prefilled: int = 0  # prompt tokens already in the KV cache
+    n_cached: int = 0  # of those, reused from an earlier request (prefix cache)
     next_token: int | None = None  # sampled, not yet decoded
     n_generated: int = 0
     text: TextStream | None = None
@@ -65,6 +71,14 @@ class Sequence:
     @property
     def prefilling(self) -> bool:
         return self.n_prefilled < len(self.prompt)
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -86,6 +100,9 @@ class Scheduler:
         self._waiting: deque[Sequence] = deque()
         self._running: dict[int, Sequence] = {}  # slot -> sequence
         self._by_id: dict[str, Sequence] = {}
+        # Tokens whose KV cells each slot holds (kept after a request ends, for reuse).
+        self._slot_tokens: list[list[int]] = [[] for _ in range(n_slots)]
+        self._slot_last_used: list[float] = [0.0] * n_slots
         self._aborted: set[str] = set()
         self._stop = False
         self._error: BaseException | None = None
@@ -184,17 +201,45 @@ class Scheduler:
         free = [s for s in range(self.n_slots) if s not in self._running]
         while free and self._waiting:
             seq = self._waiting.popleft()
-            seq.slot = free.pop(0)
-            self.ctx.clear_sequence(seq.slot)
-            self._running[seq.slot] = seq
+            slot, reuse = self._best_slot(free, seq)
+            free.remove(slot)
+            seq.slot = slot
+            self._reuse_prefix(seq, reuse)
+            self._slot_last_used[slot] = time.monotonic()
+            self._running[slot] = seq
+
+    def _best_slot(self, free: list[int], seq: Sequence) -> tuple[int, int]:
+        """The free slot sharing the longest cached prefix with the prompt (ties: least
+        recently used), and how many prompt tokens it can reuse."""
+        prompt = seq.prompt
+        best, best_len = free[0], -1
+        for slot in free:
+            n = _common_prefix(self._slot_tokens[slot], prompt)
+            if n > best_len or (n == best_len and self._slot_last_used[slot] < self._slot_last_used[best]):
+                best, best_len = slot, n
+        # At least one prompt token must be decoded to get logits; prompt log-probs need all.
+        if seq.request.params.prompt_logprobs is not None:
+            return best, 0
+        return best, min(best_len, len(prompt) - 1)
+
+    def _reuse_prefix(self, seq: Sequence, keep: int) -> None:
+        slot = seq.slot
+        if keep <= 0 or not self.ctx.trim_sequence(slot, keep):
+            self.ctx.clear_sequence(slot)
+            keep = 0
+        self._slot_tokens[slot] = seq.prompt[:keep]
+        seq.n_prefilled = seq.n_cached = keep
 
     def _release(self, seq: Sequence) -> None:
-        """Free a sequence's slot and KV cells (called with the lock held)."""
+        """Free a sequence's slot (called with the lock held). Its KV cells stay for reuse."""
         self._running.pop(seq.slot, None)
         self._by_id.pop(seq.request.request_id, None)
-        self.ctx.clear_sequence(seq.slot)
         seq.sampler.close()
         seq.slot = -1
+
+    def _forget_slot(self, slot: int) -> None:
+        self.ctx.clear_sequence(slot)
+        self._slot_tokens[slot] = []
 
     def _step(self, active: list[Sequence]) -> None:
         started = time.monotonic()
@@ -203,10 +248,12 @@ class Scheduler:
         sample_at: list[tuple[Sequence, int]] = []  # sequences that sample after this decode
         prompt_rows: list[tuple[Sequence, int, int]] = []  # (seq, first prompt pos, first batch index)
 
+        decoded: list[tuple[Sequence, list[int]]] = []  # tokens entering each slot's KV
         for seq in active:
             if seq.next_token is not None:
                 pos = len(seq.prompt) + seq.n_generated - 1
                 sample_at.append((seq, batch.add(seq.next_token, pos, seq.slot, True)))
+                decoded.append((seq, [seq.next_token]))
         budget = self.batch_tokens - batch.size
         for seq in active:
             if budget <= 0 or not seq.prefilling:
@@ -221,6 +268,7 @@ class Scheduler:
                 batch.add(token, pos, seq.slot, all_logits or is_last)
             seq.n_prefilled += len(chunk)
             budget -= len(chunk)
+            decoded.append((seq, chunk))
             if all_logits:
                 prompt_rows.append((seq, start, first_index))
             if not seq.prefilling:
@@ -230,6 +278,8 @@ class Scheduler:
         if rc != 0:
             self._fail_step(active, rc)
             return
+        for seq, tokens in decoded:
+            self._slot_tokens[seq.slot].extend(tokens)
 
         for seq, start, first_index in prompt_rows:
             self._collect_prompt_logprobs(seq, start, first_index)
@@ -243,6 +293,7 @@ class Scheduler:
         log.error("llama_decode returned %s for %d sequences", rc, len(active))
         with self._lock:
             for seq in active:
+                self._forget_slot(seq.slot)
                 self._release(seq)
         for seq in active:
             seq.deliver(RuntimeError(f"llama_decode failed with code {rc}"))
@@ -342,6 +393,7 @@ class Scheduler:
             completion_tokens=seq.n_generated,
             prompt_logprobs=prompt_logprobs,
             stop_reason=stop_reason,
+            cached_tokens=seq.n_cached,
         )
 
 
