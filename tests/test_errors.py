@@ -30,7 +30,7 @@ MSG = [{"role": "user", "content": "hi"}]
         ({}, "messages"),
         ({"messages": []}, "messages"),
         ({"messages": MSG, "temperature": 5}, "temperature"),
-        ({"messages": MSG, "top_p": 0}, "top_p"),
+        ({"messages": MSG, "top_p": -0.1}, "top_p"),
         ({"messages": MSG, "n": 0}, "n"),
         ({"messages": MSG, "max_tokens": -1}, "max_tokens"),
         ({"messages": MSG, "top_logprobs": 3}, None),
@@ -71,7 +71,8 @@ def test_completion_budget_beyond_context_is_400(server):
 
 
 def test_bad_completion_prompts_are_400(server):
-    _assert_envelope(_post(server, "/completions", json={"prompt": None}), 400)
+    _assert_envelope(_post(server, "/completions", json={"prompt": ""}), 400, "prompt")
+    _assert_envelope(_post(server, "/completions", json={"prompt": "x", "n": 1, "best_of": 3}), 400)
     _assert_envelope(_post(server, "/completions", json={"prompt": []}), 400)
     _assert_envelope(_post(server, "/completions", json={"prompt": [10**9]}), 400, "prompt")
     _assert_envelope(_post(server, "/completions", json={"prompt": "x", "max_tokens": 0}), 400, "max_tokens")

@@ -75,3 +75,11 @@ def test_completion_stream_with_usage(client, model_id):
     full = client.completions.create(model=model_id, prompt="Count: 1, 2,", max_tokens=6, temperature=0)
     assert text == full.choices[0].text
     assert chunks[-1].usage.completion_tokens == full.usage.completion_tokens
+
+
+def test_null_prompt_generates_from_document_start(server, model_id):
+    """OpenAI's spec makes ``prompt`` nullable (default: start of a document)."""
+    r = httpx.post(f"{server.base_url}/completions", timeout=60,
+                   json={"model": model_id, "prompt": None, "max_tokens": 5, "temperature": 0})
+    assert r.status_code == 200, r.text
+    assert r.json()["usage"]["prompt_tokens"] == 1

@@ -140,6 +140,10 @@ class Engine(abc.ABC):
     def detokenize(self, token_ids: list[int]) -> str: ...
 
     @abc.abstractmethod
+    def document_start_token(self) -> int:
+        """The token a prompt-less completion starts from (BOS, else end-of-text)."""
+
+    @abc.abstractmethod
     def token_text(self, token_id: int) -> str:
         """One token's text, control tokens included (for logprobs and tokenizer info)."""
 

@@ -53,7 +53,7 @@ class SamplingFields(WireModel):
     stream_options: StreamOptions | None = None
     max_tokens: int | None = Field(None, ge=0)
     temperature: float | None = Field(None, ge=0.0, le=2.0)
-    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_p: float | None = Field(None, ge=0.0, le=1.0)
     n: int | None = Field(1, ge=1, le=MAX_N)
     seed: int | None = None
     stop: str | list[str] | None = None
@@ -164,11 +164,13 @@ class ChatCompletionRequest(SamplingFields):
 
 
 class CompletionRequest(SamplingFields):
-    prompt: str | list[str] | list[int] | list[list[int]]
+    # Required but nullable in OpenAI's spec; null means "start of a document" (the spec's
+    # default is the end-of-text separator), so the model writes freely.
+    prompt: str | list[str] | list[int] | list[list[int]] | None
     max_tokens: int | None = Field(16, ge=0)  # OpenAI's default for legacy completions
     echo: bool | None = False
     logprobs: int | None = Field(None, ge=0, le=MAX_TOP_LOGPROBS)
-    best_of: int | None = Field(None, ge=1, le=MAX_N)
+    best_of: int | None = Field(None, ge=0, le=MAX_N)
     suffix: str | None = None
 
     @field_validator("prompt")
@@ -182,8 +184,8 @@ class CompletionRequest(SamplingFields):
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "CompletionRequest":
-        if self.best_of is not None and self.best_of != (self.n or 1):
-            raise ValueError("best_of different from n is not supported")
+        if self.best_of is not None and self.best_of > (self.n or 1):
+            raise ValueError("best_of greater than n is not supported")
         if self.suffix:
             raise ValueError("suffix (fill-in-the-middle) is not supported by this model")
         return self

@@ -19,9 +19,12 @@ SSE_DONE = "data: [DONE]\n\n"
 
 @dataclass(frozen=True)
 class Head:
+    """What every response and chunk of one request repeats."""
+
     id: str
     created: int
     model: str
+    fingerprint: str  # identifies the backend config (model file + precision), as OpenAI's does
 
 
 def with_seed(params: SamplingParams, index: int) -> SamplingParams:
@@ -75,7 +78,7 @@ def chat_chunk(
         "object": "chat.completion.chunk",
         "created": head.created,
         "model": head.model,
-        "system_fingerprint": None,
+        "system_fingerprint": head.fingerprint,
         "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
     }
     if usage_field:
@@ -89,7 +92,7 @@ def usage_chunk(head: Head, obj: str, prompt: int, completion: int, cached: int)
         "object": obj,
         "created": head.created,
         "model": head.model,
-        "system_fingerprint": None,
+        "system_fingerprint": head.fingerprint,
         "choices": [],
         "usage": usage(prompt, completion, cached),
     }
@@ -121,7 +124,7 @@ def chat_response(head: Head, choices: list[ChoiceAccumulator], n_prompt: int) -
         "object": "chat.completion",
         "created": head.created,
         "model": head.model,
-        "system_fingerprint": None,
+        "system_fingerprint": head.fingerprint,
         "choices": [
             {
                 "index": i,
@@ -175,7 +178,7 @@ def completion_chunk(
         "object": "text_completion",
         "created": head.created,
         "model": head.model,
-        "system_fingerprint": None,
+        "system_fingerprint": head.fingerprint,
         "choices": [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}],
     }
     if usage_field:
@@ -219,7 +222,7 @@ def completion_response(
         "object": "text_completion",
         "created": head.created,
         "model": head.model,
-        "system_fingerprint": None,
+        "system_fingerprint": head.fingerprint,
         "choices": [
             {
                 "index": i,

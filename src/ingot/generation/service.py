@@ -6,6 +6,7 @@ or an async iterator of SSE lines; all OpenAI formatting lives in ``responses``.
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,6 +37,9 @@ class GenerationService:
         self.model_id = engine.info.id
         self._names = {n.lower() for n in served_names}
         self._metrics = metrics
+        info = engine.info
+        digest = hashlib.sha256(f"{info.sha256}|{info.precision}|{info.engine}".encode()).hexdigest()
+        self.fingerprint = f"fp_{digest[:12]}"
 
     # ---- helpers shared by both endpoints ------------------------------------------
 
@@ -97,7 +101,7 @@ class GenerationService:
             GenerationRequest(f"{request_id}-{i}", prompt, fmt.with_seed(params, i)) for i in range(n)
         ]
         fanout = await self._start(requests, len(prompt))
-        head = fmt.Head(request_id, int(time.time()), req.model or self.model_id)
+        head = fmt.Head(request_id, int(time.time()), req.model or self.model_id, self.fingerprint)
         if req.stream:
             options = req.stream_options
             return self._chat_stream(fanout, head, n, len(prompt), bool(options and options.include_usage))
@@ -141,6 +145,8 @@ class GenerationService:
 
     def _completion_prompts(self, req: CompletionRequest) -> list[list[int]]:
         prompt = req.prompt
+        if prompt is None:
+            return [[self.engine.document_start_token()]]
         if isinstance(prompt, str):
             return [self.engine.tokenize(prompt, add_special=True)]
         if prompt and isinstance(prompt[0], int):
@@ -166,7 +172,7 @@ class GenerationService:
         ]
         n_prompt = sum(len(ids) for ids in prompts)
         fanout = await self._start(requests, n_prompt)
-        head = fmt.Head(request_id, int(time.time()), req.model or self.model_id)
+        head = fmt.Head(request_id, int(time.time()), req.model or self.model_id, self.fingerprint)
         echo_texts = [self.engine.detokenize(ids) if echo else "" for ids in prompts for _ in range(n)]
         prompt_ids = [ids for ids in prompts for _ in range(n)]
         want_logprobs = req.logprobs is not None

@@ -121,6 +121,10 @@ class LlamaCppEngine(Engine):
     def detokenize(self, token_ids: list[int]) -> str:
         return self._model.detokenize(token_ids)
 
+    def document_start_token(self) -> int:
+        model = self._model
+        return model.bos_id if model.bos_id >= 0 else model.eos_id
+
     def token_text(self, token_id: int) -> str:
         return self._model.token_text(token_id)
 
