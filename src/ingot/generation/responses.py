@@ -70,32 +70,33 @@ def chat_logprobs(entries: list[TokenLogprob] | None) -> dict[str, Any] | None:
     }
 
 
-def chat_chunk(
-    head: Head, index: int, delta: dict[str, Any], logprobs: dict | None, finish: str | None, usage_field: bool
-) -> dict[str, Any]:
-    chunk: dict[str, Any] = {
-        "id": head.id,
-        "object": "chat.completion.chunk",
-        "created": head.created,
-        "model": head.model,
-        "system_fingerprint": head.fingerprint,
-        "choices": [{"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}],
-    }
-    if usage_field:
-        chunk["usage"] = None
-    return chunk
-
-
-def usage_chunk(head: Head, obj: str, prompt: int, completion: int, cached: int) -> dict[str, Any]:
+def envelope(head: Head, obj: str, choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """The fields every response and chunk of a request shares."""
     return {
         "id": head.id,
         "object": obj,
         "created": head.created,
         "model": head.model,
         "system_fingerprint": head.fingerprint,
-        "choices": [],
-        "usage": usage(prompt, completion, cached),
+        "choices": choices,
+        **extra,
     }
+
+
+def _stream_chunk(head: Head, obj: str, choice: dict[str, Any], usage_field: bool) -> dict[str, Any]:
+    # With include_usage, every chunk carries "usage": null until the final usage chunk.
+    return envelope(head, obj, [choice], **({"usage": None} if usage_field else {}))
+
+
+def chat_chunk(
+    head: Head, index: int, delta: dict[str, Any], logprobs: dict | None, finish: str | None, usage_field: bool
+) -> dict[str, Any]:
+    choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+    return _stream_chunk(head, "chat.completion.chunk", choice, usage_field)
+
+
+def usage_chunk(head: Head, obj: str, prompt: int, completion: int, cached: int) -> dict[str, Any]:
+    return envelope(head, obj, [], usage=usage(prompt, completion, cached))
 
 
 @dataclass
@@ -119,13 +120,10 @@ class ChoiceAccumulator:
 
 
 def chat_response(head: Head, choices: list[ChoiceAccumulator], n_prompt: int) -> dict[str, Any]:
-    return {
-        "id": head.id,
-        "object": "chat.completion",
-        "created": head.created,
-        "model": head.model,
-        "system_fingerprint": head.fingerprint,
-        "choices": [
+    return envelope(
+        head,
+        "chat.completion",
+        [
             {
                 "index": i,
                 "message": {"role": "assistant", "content": "".join(c.text), "refusal": None},
@@ -134,8 +132,8 @@ def chat_response(head: Head, choices: list[ChoiceAccumulator], n_prompt: int) -
             }
             for i, c in enumerate(choices)
         ],
-        "usage": usage(n_prompt, sum(c.completion_tokens for c in choices), choices[0].cached_tokens),
-    }
+        usage=usage(n_prompt, sum(c.completion_tokens for c in choices), choices[0].cached_tokens),
+    )
 
 
 # ---- legacy completions ----------------------------------------------------------------
@@ -173,17 +171,8 @@ def completion_logprobs(
 def completion_chunk(
     head: Head, index: int, text: str, logprobs: dict | None, finish: str | None, usage_field: bool
 ) -> dict[str, Any]:
-    chunk: dict[str, Any] = {
-        "id": head.id,
-        "object": "text_completion",
-        "created": head.created,
-        "model": head.model,
-        "system_fingerprint": head.fingerprint,
-        "choices": [{"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}],
-    }
-    if usage_field:
-        chunk["usage"] = None
-    return chunk
+    choice = {"index": index, "text": text, "logprobs": logprobs, "finish_reason": finish}
+    return _stream_chunk(head, "text_completion", choice, usage_field)
 
 
 class CompletionAccumulator:
@@ -217,13 +206,10 @@ class CompletionAccumulator:
 def completion_response(
     head: Head, choices: list[CompletionAccumulator], n_prompt: int, want_logprobs: bool, n: int
 ) -> dict[str, Any]:
-    return {
-        "id": head.id,
-        "object": "text_completion",
-        "created": head.created,
-        "model": head.model,
-        "system_fingerprint": head.fingerprint,
-        "choices": [
+    return envelope(
+        head,
+        "text_completion",
+        [
             {
                 "index": i,
                 "text": "".join(c.parts),
@@ -233,5 +219,5 @@ def completion_response(
             for i, c in enumerate(choices)
         ],
         # Each prompt is counted once, like prompt_tokens: its first choice's reuse.
-        "usage": usage(n_prompt, sum(c.completion_tokens for c in choices), sum(c.cached_tokens for c in choices[::n])),
-    }
+        usage=usage(n_prompt, sum(c.completion_tokens for c in choices), sum(c.cached_tokens for c in choices[::n])),
+    )
