@@ -56,6 +56,9 @@ def serve(
     parallel: Optional[int] = typer.Option(None, help="Sequences decoded together (INGOT_PARALLEL)."),
     max_queue: Optional[int] = typer.Option(None, help="Waiting requests before 429 (INGOT_MAX_QUEUE)."),
     context_length: Optional[int] = typer.Option(None, help="Context tokens per sequence (INGOT_CONTEXT_LENGTH)."),
+    batch_tokens: Optional[int] = typer.Option(None, help="Tokens per decode step (INGOT_BATCH_TOKENS)."),
+    model_precision: Optional[str] = typer.Option(
+        None, help="auto | source | q8_0 | q4_0 ... (INGOT_MODEL_PRECISION)."),
     data_dir: Optional[Path] = typer.Option(None, help="State directory (INGOT_DATA_DIR)."),
     log_level: Optional[str] = typer.Option(None, help="debug|info|warning|error (INGOT_LOG_LEVEL)."),
     config: Optional[Path] = ConfigOpt,
@@ -68,7 +71,8 @@ def serve(
 
     settings = _settings(
         config, host=host, port=port, model=model, threads=threads, parallel=parallel, max_queue=max_queue,
-        context_length=context_length, data_dir=data_dir, log_level=log_level,
+        context_length=context_length, batch_tokens=batch_tokens, model_precision=model_precision,
+        data_dir=data_dir, log_level=log_level,
     )
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
