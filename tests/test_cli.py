@@ -28,7 +28,7 @@ def test_models_list_json():
 def test_unknown_model_is_a_clean_error(tmp_path):
     r = _ingot("serve", "--model", "gpt-9", env={"INGOT_DATA_DIR": str(tmp_path)})
     assert r.returncode == 2
-    assert "unknown model" in r.stderr and "Traceback" not in r.stderr
+    assert "unknown chat model" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_bad_setting_is_a_clean_error(tmp_path):

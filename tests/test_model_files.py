@@ -79,7 +79,7 @@ def test_find_model_by_alias_and_path(tmp_path):
     f = tmp_path / "x.gguf"
     f.write_bytes(b"x")
     assert find_model(str(f)).source == LocalFile(f.absolute())
-    with pytest.raises(UnknownModelError, match="known models"):
+    with pytest.raises(UnknownModelError, match="known: smollm2"):
         find_model("gpt-5")
 
 

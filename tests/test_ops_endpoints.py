@@ -14,8 +14,8 @@ def test_health_live_and_ready(server):
 
 def test_models_lists_served_model_with_details(client, model_id):
     models = client.models.list().data
-    assert [m.id for m in models] == [model_id]
-    card = models[0].model_dump()
+    assert [m.id for m in models if m.model_dump()["kind"] == "chat"] == [model_id]
+    card = next(m.model_dump() for m in models if m.id == model_id)
     assert card["max_model_len"] == 4096
     assert card["engine"] == "llama.cpp"
     assert client.models.retrieve(model_id).id == model_id

@@ -51,7 +51,11 @@ def version() -> None:
 def serve(
     host: Optional[str] = typer.Option(None, help="Interface to bind (INGOT_HOST)."),
     port: Optional[int] = typer.Option(None, help="Port (INGOT_PORT)."),
-    model: Optional[str] = typer.Option(None, help="Model id, alias or .gguf path (INGOT_MODEL)."),
+    model: Optional[str] = typer.Option(None, help="Chat model id, alias, .gguf path or 'none' (INGOT_MODEL)."),
+    embedding_model: Optional[str] = typer.Option(
+        None, help="Embedding model id, folder or 'none' (INGOT_EMBEDDING_MODEL)."),
+    ranking_model: Optional[str] = typer.Option(
+        None, help="'embedding', a cross-encoder folder, or 'none' (INGOT_RANKING_MODEL)."),
     threads: Optional[int] = typer.Option(None, help="llama.cpp threads (INGOT_THREADS)."),
     parallel: Optional[int] = typer.Option(None, help="Sequences decoded together (INGOT_PARALLEL)."),
     max_queue: Optional[int] = typer.Option(None, help="Waiting requests before 429 (INGOT_MAX_QUEUE)."),
@@ -70,7 +74,8 @@ def serve(
     from ingot.server.app import build_app
 
     settings = _settings(
-        config, host=host, port=port, model=model, threads=threads, parallel=parallel, max_queue=max_queue,
+        config, host=host, port=port, model=model, embedding_model=embedding_model, ranking_model=ranking_model,
+        threads=threads, parallel=parallel, max_queue=max_queue,
         context_length=context_length, batch_tokens=batch_tokens, model_precision=model_precision,
         data_dir=data_dir, log_level=log_level,
     )
@@ -81,7 +86,8 @@ def serve(
         application = build_app(settings)
     except UnknownModelError as exc:
         _fail(str(exc.args[0]))
-    err.print(f"ingot {__version__} serving [bold]{settings.model}[/] on http://{settings.host}:{settings.port}/v1")
+    err.print(f"ingot {__version__} on http://{settings.host}:{settings.port}/v1 - chat: [bold]{settings.model}[/], "
+              f"embeddings: [bold]{settings.embedding_model}[/], ranking: [bold]{settings.ranking_model}[/]")
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level,
                 timeout_graceful_shutdown=5)
 

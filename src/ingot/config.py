@@ -38,7 +38,15 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 
-    model: str = Field("smollm2-135m-instruct", description="Chat model id or alias to serve.")
+    model: str = Field("smollm2-135m-instruct", description="Chat model id, alias or .gguf path; 'none' to serve no chat model.")
+    embedding_model: str = Field("all-minilm-l6-v2", description="Embedding model id, alias or folder; 'none' to disable.")
+    ranking_model: str = Field(
+        "embedding",
+        description="'embedding' (cosine over the embedding model, chosen by measurement), a cross-encoder "
+        "folder path, or 'none'.",
+    )
+    embed_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Torch threads for encoders.")
+    embed_max_batch: int = Field(64, ge=1, le=1024, description="Inputs per encoder forward pass.")
     model_precision: str = Field(
         "auto",
         description="Weights format for the CPU engine: 'auto' (the model's preferred CPU "

@@ -59,3 +59,32 @@ class GenerationMetrics:
     def watch_engine(self, model_name: str, stats: Callable[[], dict[str, int]]) -> None:
         self._registry.register(_EngineGauges(model_name, stats))
         self.running.labels(model_name).set(1)
+
+
+class EncoderMetrics:
+    """Embedding and ranking: requests, inputs, tokens, batch sizes, latency."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        labels = ["model_name", "service"]
+        self.requests = Counter("encoder_requests", "Embedding/ranking requests served.", labels, registry=registry)
+        self.inputs = Counter("encoder_inputs", "Texts encoded (embeddings) or pairs scored (ranking).", labels,
+                              registry=registry)
+        self.tokens = Counter("embedding_prompt_tokens", "Tokens embedded.", ["model_name"], registry=registry)
+        self.batch_size = Histogram(
+            "encoder_batch_size", "Inputs per forward pass (dynamic batching).", labels, registry=registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        )
+        self.batch_seconds = Histogram(
+            "encoder_batch_seconds", "Seconds per forward pass.", labels, registry=registry, buckets=LATENCY_BUCKETS
+        )
+        self.latency = Histogram(
+            "encoder_request_latency_seconds", "End-to-end embedding/ranking request latency.", labels,
+            registry=registry, buckets=LATENCY_BUCKETS,
+        )
+
+    def batch_observer(self, model: str, service: str):  # noqa: ANN201 - callback
+        def observe(size: int, seconds: float) -> None:
+            self.batch_size.labels(model, service).observe(size)
+            self.batch_seconds.labels(model, service).observe(seconds)
+
+        return observe

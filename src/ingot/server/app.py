@@ -1,6 +1,6 @@
-"""App factory: ``build_app(settings)`` wires state, routers and error handlers; the engine
-loads in the lifespan, in a worker thread, so liveness answers while a big model loads and
-readiness turns green only when it can serve."""
+"""App factory: ``build_app(settings)`` wires state, routers and error handlers; models
+load in the lifespan, in a worker thread, so liveness answers while a big model loads and
+readiness turns green only when every configured model can serve."""
 
 from __future__ import annotations
 
@@ -13,37 +13,87 @@ from fastapi import FastAPI
 
 from ingot import __version__
 from ingot.config import Settings
-from ingot.engines.factory import create_engine
-from ingot.engines.protocol import Engine
+from ingot.embeddings.service import EmbeddingService
+from ingot.engines import factory
 from ingot.generation.service import GenerationService
 from ingot.models.registry import find_model
+from ingot.ranking.embedding_ranker import EmbeddingSimilarityRanker
+from ingot.ranking.service import RankingService
 from ingot.server.errors import install_error_handlers
-from ingot.server.routes import generation, models, ops, tokenizer
+from ingot.server.routes import embeddings, generation, models, ops, tokenizer
 from ingot.server.state import ServerState
 
 log = logging.getLogger("ingot.server")
 
 
-async def _load(state: ServerState) -> Engine | None:
+def _enabled(name: str) -> bool:
+    return name.strip().lower() not in factory.DISABLED
+
+
+def _state_for(settings: Settings) -> ServerState:
+    """Resolve every configured model name now, so a typo fails at start, not at load."""
+    chat = find_model(settings.model, "chat") if _enabled(settings.model) else None
+    embedding = find_model(settings.embedding_model, "embedding") if _enabled(settings.embedding_model) else None
+    ranking_name = settings.ranking_model.strip()
+    by_embeddings = ranking_name.lower() == "embedding" and embedding is not None
+    ranking = find_model(ranking_name, "ranking") if _enabled(ranking_name) and ranking_name.lower() != "embedding" else None
+    return ServerState(settings=settings, chat_spec=chat, embedding_spec=embedding, ranking_spec=ranking,
+                       ranking_by_embeddings=by_embeddings)
+
+
+async def _load(state: ServerState) -> None:
+    s = state.settings
+    if state.chat_spec is not None:
+        try:
+            engine = await asyncio.to_thread(factory.create_engine, state.chat_spec, s)
+            state.metrics.watch_engine(engine.info.id, engine.stats)
+            state.generation = GenerationService(engine, state.chat_spec.names(), state.metrics)
+            info = engine.info
+            log.info("chat model %s ready: engine=%s precision=%s context=%d slots=%d threads=%d",
+                     info.id, info.engine, info.precision, info.context_length, s.parallel, s.threads)
+        except Exception as exc:  # noqa: BLE001 - reported on /v1/health/ready and in the log
+            state.load_errors["chat"] = str(exc)
+            log.error("chat model %s failed to load: %s", state.chat_spec.id, exc)
+    if state.embedding_spec is not None:
+        try:
+            encoder = await asyncio.to_thread(factory.create_encoder, state.embedding_spec, s)
+            state.embeddings = EmbeddingService(
+                encoder, state.embedding_spec.names(), state.encoder_metrics, max_batch=s.embed_max_batch
+            )
+            log.info("embedding model %s ready: %s", encoder.info.id, encoder.info.runtime)
+        except Exception as exc:  # noqa: BLE001
+            state.load_errors["embedding"] = str(exc)
+            log.error("embedding model %s failed to load: %s", state.embedding_spec.id, exc)
     try:
-        engine = await asyncio.to_thread(create_engine, state.spec, state.settings)
-    except Exception as exc:  # noqa: BLE001 - reported on /v1/health/ready and in the log
-        state.load_error = str(exc)
-        log.error("model %s failed to load: %s", state.spec.id, exc)
-        return None
-    state.metrics.watch_engine(engine.info.id, engine.stats)
-    state.generation = GenerationService(engine, state.spec.names(), state.metrics)
-    info = engine.info
-    log.info(
-        "model %s ready: engine=%s precision=%s context=%d slots=%d threads=%d",
-        info.id, info.engine, info.precision, info.context_length, state.settings.parallel, state.settings.threads,
-    )
-    return engine
+        if state.ranking_spec is not None:
+            ranker = await asyncio.to_thread(factory.create_cross_encoder, state.ranking_spec, s,
+                                             state.encoder_metrics)
+            state.ranking = RankingService(ranker, state.ranking_spec.names())
+        elif state.ranking_by_embeddings and state.embeddings is not None:
+            ranker = EmbeddingSimilarityRanker(state.embeddings)
+            state.ranking = RankingService(ranker, (ranker.info.id, *state.embedding_spec.names()))  # type: ignore[union-attr]
+        if state.ranking is not None:
+            log.info("ranking ready: %s (%s)", state.ranking.model_id, state.ranking.ranker.info.method)
+    except Exception as exc:  # noqa: BLE001
+        state.load_errors["ranking"] = str(exc)
+        log.error("ranking model failed to load: %s", exc)
+    state.loading_done = True
+
+
+async def _unload(state: ServerState) -> None:
+    if state.generation is not None:
+        engine, state.generation = state.generation.engine, None
+        await engine.shutdown()
+    if state.ranking is not None:
+        await state.ranking.ranker.close()
+        state.ranking = None
+    if state.embeddings is not None:
+        await state.embeddings.batcher.stop()
+        state.embeddings = None
 
 
 def build_app(settings: Settings) -> FastAPI:
-    spec = find_model(settings.model)
-    state = ServerState(settings=settings, spec=spec)
+    state = _state_for(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,21 +101,20 @@ def build_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
-            engine = await loading if loading.done() else None
             if not loading.done():
                 loading.cancel()
-            state.generation = None
-            if engine is not None:
-                await engine.shutdown()
+            with contextlib.suppress(BaseException):
+                await loading
+            await _unload(state)
 
     app = FastAPI(
         title="ingot",
         version=__version__,
-        description="OpenAI-compatible model serving (and, soon, retrieval) from one process.",
+        description="OpenAI-compatible model serving (chat, completions, embeddings, ranking) from one process.",
         lifespan=lifespan,
     )
     app.state.ingot = state
     install_error_handlers(app)
-    for router in (generation.router, models.router, ops.router, tokenizer.router):
+    for router in (generation.router, embeddings.router, models.router, ops.router, tokenizer.router):
         app.include_router(router)
     return app

@@ -9,34 +9,71 @@ from fastapi import Request
 from prometheus_client import CollectorRegistry
 
 from ingot.config import Settings
+from ingot.embeddings.service import EmbeddingService
 from ingot.engines.protocol import NotReadyError
 from ingot.generation.service import GenerationService
-from ingot.metrics import GenerationMetrics
+from ingot.metrics import EncoderMetrics, GenerationMetrics
 from ingot.models.registry import ModelSpec
+from ingot.ranking.service import RankingService
+from ingot.server.errors import APIError
 
 
 @dataclass
 class ServerState:
     settings: Settings
-    spec: ModelSpec
+    chat_spec: ModelSpec | None
+    embedding_spec: ModelSpec | None
+    ranking_spec: ModelSpec | None  # a cross-encoder, or None
+    ranking_by_embeddings: bool
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     started_at: float = field(default_factory=time.time)
     generation: GenerationService | None = None
-    load_error: str | None = None
+    embeddings: EmbeddingService | None = None
+    ranking: RankingService | None = None
+    load_errors: dict[str, str] = field(default_factory=dict)
+    loading_done: bool = False
     metrics: GenerationMetrics = field(init=False)
+    encoder_metrics: EncoderMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics = GenerationMetrics(self.registry)
+        self.encoder_metrics = EncoderMetrics(self.registry)
+
+    def wants(self) -> dict[str, bool]:
+        return {
+            "chat": self.chat_spec is not None,
+            "embedding": self.embedding_spec is not None,
+            "ranking": self.ranking_spec is not None or self.ranking_by_embeddings,
+        }
+
+    def ready(self) -> bool:
+        return self.loading_done and not self.load_errors
 
 
 def get_state(request: Request) -> ServerState:
     return request.app.state.ingot
 
 
-def get_generation(request: Request) -> GenerationService:
+def _service(request: Request, kind: str, attribute: str, setting: str):  # noqa: ANN202
     state = get_state(request)
-    if state.generation is None:
-        if state.load_error:
-            raise NotReadyError(f"the model failed to load: {state.load_error}")
-        raise NotReadyError("the model is still loading; retry shortly")
-    return state.generation
+    service = getattr(state, attribute)
+    if service is not None:
+        return service
+    if not state.wants()[kind]:
+        raise APIError(404, f"this server has no {kind} model (set {setting})", type="not_found_error",
+                       code="model_not_found")
+    if kind in state.load_errors:
+        raise NotReadyError(f"the {kind} model failed to load: {state.load_errors[kind]}")
+    raise NotReadyError(f"the {kind} model is still loading; retry shortly")
+
+
+def get_generation(request: Request) -> GenerationService:
+    return _service(request, "chat", "generation", "INGOT_MODEL")
+
+
+def get_embeddings(request: Request) -> EmbeddingService:
+    return _service(request, "embedding", "embeddings", "INGOT_EMBEDDING_MODEL")
+
+
+def get_ranking(request: Request) -> RankingService:
+    return _service(request, "ranking", "ranking", "INGOT_RANKING_MODEL")

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingot import __version__
+from ingot.server.routes.models import model_cards
 from ingot.server.state import ServerState, get_state
 
 router = APIRouter(tags=["operations"])
@@ -22,14 +23,19 @@ async def live() -> dict:
 
 @router.get("/v1/health/ready")
 async def ready(state: ServerState = Depends(get_state)) -> Response:
-    """503 until the model is loaded and its worker is healthy (readinessProbe)."""
-    if state.generation is None:
-        message = f"model failed to load: {state.load_error}" if state.load_error else "model is loading"
+    """503 until every configured model is loaded and healthy (readinessProbe)."""
+    if not state.loading_done:
+        return JSONResponse({"object": "health.response", "message": "models are loading", "status": "not_ready"},
+                            status_code=503)
+    if state.load_errors:
+        message = "; ".join(f"{kind} model failed to load: {err}" for kind, err in state.load_errors.items())
         return JSONResponse({"object": "health.response", "message": message, "status": "not_ready"}, status_code=503)
-    try:
-        state.generation.engine.check_health()
-    except RuntimeError as exc:
-        return JSONResponse({"object": "health.response", "message": str(exc), "status": "unhealthy"}, status_code=503)
+    if state.generation is not None:
+        try:
+            state.generation.engine.check_health()
+        except RuntimeError as exc:
+            return JSONResponse({"object": "health.response", "message": str(exc), "status": "unhealthy"},
+                                status_code=503)
     return JSONResponse({"object": "health.response", "message": "ready", "status": "ready"})
 
 
@@ -41,23 +47,21 @@ async def version() -> dict:
 @router.get("/v1/metadata")
 async def metadata(state: ServerState = Depends(get_state)) -> dict:
     s = state.settings
-    engine = state.generation.engine.info if state.generation else None
+    info = []
+    for card in model_cards(state):
+        entry = {"shortName": card["id"], "kind": card["kind"], "engine": card.get("engine"),
+                 "maxModelLen": card.get("max_model_len")}
+        if card["kind"] == "chat" and state.generation is not None:
+            engine = state.generation.engine.info
+            entry.update(precision=engine.precision, sha256=engine.sha256, path=engine.path,
+                         license=state.chat_spec.license if state.chat_spec else None)
+        info.append(entry)
     return {
         "version": __version__,
         "python": platform.python_version(),
-        "modelInfo": [
-            {
-                "shortName": state.spec.id,
-                "modelUrl": f"pypi:{state.spec.source.install_hint().split()[-1]}",
-                "license": state.spec.license,
-                "engine": engine.engine if engine else None,
-                "precision": engine.precision if engine else None,
-                "sha256": engine.sha256 if engine else None,
-                "path": engine.path if engine else None,
-                "maxModelLen": engine.context_length if engine else None,
-            }
-        ],
-        "runtime": {"threads": s.threads, "parallel": s.parallel, "maxQueue": s.max_queue},
+        "modelInfo": info,
+        "runtime": {"threads": s.threads, "parallel": s.parallel, "maxQueue": s.max_queue,
+                    "embedThreads": s.embed_threads},
     }
 
 

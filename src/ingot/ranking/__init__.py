@@ -1,0 +1,1 @@
+"""Passage reranking: a ranker protocol, implementations, and the NIM/Cohere service."""

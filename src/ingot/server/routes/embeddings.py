@@ -1,0 +1,26 @@
+"""/v1/embeddings, /v1/ranking (NIM) and /v1/rerank (Cohere/Jina/vLLM)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+
+from ingot.embeddings.service import EmbeddingRequest, EmbeddingService
+from ingot.ranking.service import RankingRequest, RankingService, RerankRequest
+from ingot.server.state import get_embeddings, get_ranking
+
+router = APIRouter(tags=["retrieval models"])
+
+
+@router.post("/v1/embeddings")
+async def create_embeddings(body: EmbeddingRequest, service: EmbeddingService = Depends(get_embeddings)) -> dict:
+    return await service.embed(body)
+
+
+@router.post("/v1/ranking")
+async def ranking(body: RankingRequest, service: RankingService = Depends(get_ranking)) -> dict:
+    return await service.ranking(body)
+
+
+@router.post("/v1/rerank")
+async def rerank(body: RerankRequest, service: RankingService = Depends(get_ranking)) -> dict:
+    return await service.rerank(body)
