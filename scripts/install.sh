@@ -25,6 +25,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PIP="$VENV/bin/pip"
 "$PIP" install -q --upgrade pip wheel
+# torch first, pinned: it comes from the CPU wheel on disk; letting a dependency resolve it
+# unpinned would download a multi-GB CUDA build.
+"$PIP" install -q "torch==2.13.0"
 
 if ! ls "$WHEEL_DIR"/llama_cpp_python-*.whl >/dev/null 2>&1; then
     echo "[install] building llama-cpp-python $LLAMA_CPP_VERSION (portable CPU flags; ~11 min on 2 cores, once)"

@@ -41,8 +41,12 @@ class RunningServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if httpx.get(f"{self.base_url}/health/ready", timeout=2).status_code == 200:
+                r = httpx.get(f"{self.base_url}/health/ready", timeout=2)
+                if r.status_code == 200:
                     return
+                if "failed to load" in r.text:
+                    self.stop()
+                    raise RuntimeError(f"server could not load its models: {r.text}\n{self.log()}")
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)

@@ -150,3 +150,17 @@ def test_models_lists_every_kind(client):
     assert kinds["embedding"] == EMBED_MODEL
     assert kinds["chat"] == "smollm2-135m-instruct"
     assert "ranking" in kinds
+
+
+def test_torch_runtime_fallback_gives_the_same_vectors(data_dir, reference):
+    from serverutil import RunningServer
+
+    srv = RunningServer(data_dir, "--model", "none", "--ranking-model", "none", env={"INGOT_EMBED_RUNTIME": "torch"})
+    try:
+        card = httpx.get(f"{srv.base_url}/models").json()["data"][0]
+        assert card["kind"] == "embedding" and card["engine"].startswith("sentence-transformers")
+        r = httpx.post(f"{srv.base_url}/embeddings", json={"input": TEXTS}).json()
+        got = np.array([d["embedding"] for d in r["data"]])
+        assert np.all(1 - _cosines(got, reference.encode(TEXTS)) < 1e-5)
+    finally:
+        srv.stop()

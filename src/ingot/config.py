@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     )
     embed_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Torch threads for encoders.")
     embed_max_batch: int = Field(64, ge=1, le=1024, description="Inputs per encoder forward pass.")
+    embed_runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="Embedding runtime: 'auto' (ONNX Runtime when installed, measured fastest), 'onnx', 'torch'."
+    )
     model_precision: str = Field(
         "auto",
         description="Weights format for the CPU engine: 'auto' (the model's preferred CPU "

@@ -1,8 +1,5 @@
-"""sentence-transformers on PyTorch (CPU): the measured-fastest correct runtime here.
-
-Measured on this machine kind (benchmarks/RESULTS.md): plain ONNX Runtime fp32 is slower
-and dynamic int8 loses too much accuracy (min cosine 0.857), so the default stays on torch.
-"""
+"""sentence-transformers on PyTorch (CPU): the reference runtime, and the fallback when
+ONNX Runtime is not installed (``INGOT_EMBED_RUNTIME=torch`` forces it)."""
 
 from __future__ import annotations
 
@@ -11,6 +8,17 @@ from pathlib import Path
 import numpy as np
 
 from ingot.embeddings.protocol import Encoder, EncoderInfo
+
+
+def truncate_ids(ids: list[int], limit: int, side: str) -> list[int]:
+    """Cut to ``limit`` tokens from the END or START of the content, keeping the leading
+    and trailing special tokens ([CLS] ... [SEP]) as sentence-transformers does."""
+    if len(ids) <= limit:
+        return ids
+    head, body, tail = ids[:1], ids[1:-1], ids[-1:]
+    keep = limit - 2
+    body = body[:keep] if side == "END" else body[len(body) - keep :]
+    return head + body + tail
 
 
 class SentenceTransformerEncoder(Encoder):
@@ -44,14 +52,7 @@ class SentenceTransformerEncoder(Encoder):
         return self._tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
 
     def truncate(self, ids: list[int], side: str) -> list[int]:
-        limit = self._info.max_tokens
-        if len(ids) <= limit:
-            return ids
-        # Keep [CLS] ... [SEP]: cut the content between them.
-        head, body, tail = ids[:1], ids[1:-1], ids[-1:]
-        keep = limit - 2
-        body = body[:keep] if side == "END" else body[len(body) - keep :]
-        return head + body + tail
+        return truncate_ids(ids, self._info.max_tokens, side)
 
     def encode(self, batch: list[list[int]]) -> np.ndarray:
         torch = self._torch

@@ -13,7 +13,7 @@ from ingot.config import Settings
 from ingot.embeddings.protocol import Encoder
 from ingot.engines.protocol import Engine
 from ingot.metrics import EncoderMetrics
-from ingot.models.files import prepare_model_file
+from ingot.models.files import derived_file, prepare_model_file, sha256_of
 from ingot.models.registry import ModelSpec
 
 DISABLED = ("", "none", "off")
@@ -56,13 +56,34 @@ def _model_folder(spec: ModelSpec, settings: Settings) -> Path:
     return path if path.is_dir() else path.parent
 
 
-def create_encoder(spec: ModelSpec, settings: Settings) -> Encoder:
-    from ingot.embeddings.st_encoder import SentenceTransformerEncoder
+def _onnx_available() -> bool:
+    import importlib.util
 
-    return SentenceTransformerEncoder(
-        spec.id, _model_folder(spec, settings), threads=settings.embed_threads,
-        query_prefix=spec.query_prefix, passage_prefix=spec.passage_prefix,
-    )
+    return importlib.util.find_spec("onnxruntime") is not None and importlib.util.find_spec("onnx") is not None
+
+
+def create_encoder(spec: ModelSpec, settings: Settings) -> Encoder:
+    folder = _model_folder(spec, settings)
+    runtime = settings.embed_runtime
+    if runtime == "auto":
+        runtime = "onnx" if _onnx_available() else "torch"
+    prefixes = {"query_prefix": spec.query_prefix, "passage_prefix": spec.passage_prefix}
+    if runtime == "torch":
+        from ingot.embeddings.st_encoder import SentenceTransformerEncoder
+
+        return SentenceTransformerEncoder(spec.id, folder, threads=settings.embed_threads, **prefixes)
+    from ingot.embeddings.onnx_encoder import OnnxEncoder, export_onnx
+
+    onnx_path = _cached_export(spec, settings, folder, "onnx/model.onnx", export_onnx)
+    return OnnxEncoder(spec.id, folder, onnx_path, threads=settings.embed_threads, **prefixes)
+
+
+def _cached_export(spec: ModelSpec, settings: Settings, folder: Path, name: str, export) -> Path:  # noqa: ANN001
+    """An export of the model folder in the model cache, rebuilt when the weights change."""
+    weights = spec.source.locate()
+    source_sha = sha256_of(weights) if weights is not None and weights.is_file() else f"folder:{folder}"
+    target = settings.models_dir() / spec.id / name
+    return derived_file(target, source_sha, lambda out: export(folder, out))[0]
 
 
 def create_cross_encoder(spec: ModelSpec, settings: Settings, metrics: EncoderMetrics):  # noqa: ANN201 - Ranker

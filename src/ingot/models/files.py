@@ -62,17 +62,24 @@ def prepare_model_file(spec: ModelSpec, models_dir: Path, precision: str, quanti
         return ModelFile(path=source, sha256=source_sha, precision="source", source_path=source)
 
     target = cache / f"{source.stem}.{wanted}.gguf"
+    path, derived_sha = derived_file(target, source_sha, lambda out: quantize(source, out, wanted))
+    return ModelFile(path=path, sha256=derived_sha, precision=wanted, source_path=source)
+
+
+def derived_file(target: Path, source_sha: str, make: Callable[[Path], None]) -> tuple[Path, str]:
+    """A file made from verified source bytes (a re-quantized model, an ONNX export),
+    cached beside a manifest of the source checksum it came from. Rebuilt when the source
+    changed or the file no longer matches its own recorded checksum; written to a partial
+    file and renamed, so a crash never leaves a half-made model in place."""
     manifest = target.with_suffix(".json")
     if target.is_file() and manifest.is_file():
         recorded = json.loads(manifest.read_text())
         if recorded.get("source_sha256") == source_sha and recorded.get("sha256") == sha256_of(target):
-            return ModelFile(path=target, sha256=recorded["sha256"], precision=wanted, source_path=source)
-    cache.mkdir(parents=True, exist_ok=True)
+            return target, recorded["sha256"]
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
-    quantize(source, partial, wanted)
+    make(partial)
     os.replace(partial, target)
-    derived_sha = sha256_of(target)
-    manifest.write_text(
-        json.dumps({"source": str(source), "source_sha256": source_sha, "precision": wanted, "sha256": derived_sha})
-    )
-    return ModelFile(path=target, sha256=derived_sha, precision=wanted, source_path=source)
+    digest = sha256_of(target)
+    manifest.write_text(json.dumps({"source_sha256": source_sha, "sha256": digest}))
+    return target, digest
