@@ -77,6 +77,9 @@ class OnnxEncoder(Encoder):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # No busy-waiting between runs: spinning ORT threads would steal the core the event
+        # loop needs to parse and answer requests on a small machine.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
         self._pooling, self._normalize = _pooling(folder)
         bert_config = json.loads((folder / "sentence_bert_config.json").read_text()) \

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 
 from ingot.embeddings.service import EmbeddingRequest, EmbeddingService
 from ingot.ranking.service import RankingRequest, RankingService, RerankRequest
@@ -11,16 +12,20 @@ from ingot.server.state import get_embeddings, get_ranking
 router = APIRouter(tags=["retrieval models"])
 
 
+# Responses go out as JSONResponse: FastAPI's default path would re-validate and walk
+# every float of every vector through jsonable_encoder, which dominated small requests.
+
+
 @router.post("/v1/embeddings")
-async def create_embeddings(body: EmbeddingRequest, service: EmbeddingService = Depends(get_embeddings)) -> dict:
-    return await service.embed(body)
+async def create_embeddings(body: EmbeddingRequest, service: EmbeddingService = Depends(get_embeddings)) -> JSONResponse:
+    return JSONResponse(await service.embed(body))
 
 
 @router.post("/v1/ranking")
-async def ranking(body: RankingRequest, service: RankingService = Depends(get_ranking)) -> dict:
-    return await service.ranking(body)
+async def ranking(body: RankingRequest, service: RankingService = Depends(get_ranking)) -> JSONResponse:
+    return JSONResponse(await service.ranking(body))
 
 
 @router.post("/v1/rerank")
-async def rerank(body: RerankRequest, service: RankingService = Depends(get_ranking)) -> dict:
-    return await service.rerank(body)
+async def rerank(body: RerankRequest, service: RankingService = Depends(get_ranking)) -> JSONResponse:
+    return JSONResponse(await service.rerank(body))
