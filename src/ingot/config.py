@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     embedding_model: str = Field("all-minilm-l6-v2", description="Embedding model id, alias or folder; 'none' to disable.")
     ranking_model: str = Field(
         "embedding",
-        description="'embedding' (cosine over the embedding model, chosen by measurement), a cross-encoder "
-        "folder path, or 'none'.",
+        description="Ranker behind /v1/ranking and /v1/rerank: 'embedding' (cosine over the embedding model; "
+        "beat the chat model as a yes/no judge on SciFact, see benchmarks/RESULTS.md), a cross-encoder folder "
+        "path, or 'none'.",
     )
     embed_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Torch threads for encoders.")
     embed_max_batch: int = Field(64, ge=1, le=1024, description="Inputs per encoder forward pass.")
