@@ -20,11 +20,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
-import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,9 +29,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
-SCIFACT = REPO.parent / "shared" / "data" / "scifact" / "corpus.jsonl"
+import common
+
+SCIFACT = common.SHARED_DATA / "scifact" / "corpus.jsonl"
 
 
 def load_texts(n: int) -> list[str]:
@@ -145,31 +141,9 @@ def onnx_fp32_run(texts: list[str], threads: int) -> tuple[float, np.ndarray]:
 
 # ---- ingot over HTTP --------------------------------------------------------------------
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_ingot(threads: int, data_dir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    env = {**os.environ, "INGOT_DATA_DIR": str(data_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ingot.cli", "serve", "--port", str(port), "--model", "none", "--ranking-model", "none",
-         "--log-level", "warning"],
-        env={**env, "INGOT_EMBED_THREADS": str(threads)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("ingot did not become ready")
+def start_ingot(threads: int, data_dir: Path):  # noqa: ANN201
+    return common.start_ingot(data_dir, "--model", "none", "--ranking-model", "none",
+                              env={"INGOT_EMBED_THREADS": str(threads)})
 
 
 async def http_long_passages(base: str, texts: list[str], clients: int = 8, batch: int = 64) -> tuple[float, np.ndarray]:
@@ -227,17 +201,6 @@ async def http_small_requests(base: str, sentences: list[str], rounds: int = 3) 
     return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    import torch
-
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--docs", type=int, default=512)
@@ -256,8 +219,7 @@ def main() -> None:
         http_time, http_vectors = asyncio.run(http_long_passages(base, texts))
         small = asyncio.run(http_small_requests(base, sentences))
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        common.stop(proc)
 
     base_time, base_vectors = sentence_transformers_run(texts, args.threads)
     attempts = []
@@ -273,12 +235,14 @@ def main() -> None:
             attempts.append((name, float("nan"), float("nan")))
             print(f"{name} failed: {exc}", file=sys.stderr)
 
+    import torch
+
     base_dps = len(texts) / base_time
     http_dps = len(texts) / http_time
     lines = [
         f"\n## {dt.date.today().isoformat()}: embeddings, ingot vs in-process sentence-transformers "
         "(`benchmarks/embeddings.py`)\n",
-        f"Machine: {machine()}. all-MiniLM-L6-v2, {len(texts)} SciFact abstracts truncated at 256 tokens, "
+        f"Machine: {common.machine(f'torch {torch.__version__}')}. all-MiniLM-L6-v2, {len(texts)} SciFact abstracts truncated at 256 tokens, "
         f"{args.threads} torch threads; in-process numbers are the best of 2 runs.\n",
         "| measurement | value | ratio |",
         "|---|---|---|",
@@ -292,11 +256,7 @@ def main() -> None:
     ]
     for name, dps, cosine in attempts:
         lines.append(f"| attempt: {name} | {dps:.1f} docs/s, min cosine {cosine:.4f} | {dps / base_dps:.2f}x of in-process |")
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if not args.no_write:
-        with RESULTS.open("a") as fh:
-            fh.write(table)
+    common.record("\n".join(lines) + "\n", write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -19,10 +19,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
-import os
-import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,17 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import llama_cpp
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
+import common
+
 # SmolLM2's end-of-generation tokens (<|endoftext|>, <|im_end|>, <reponame>).
 BAN_EOG = {"0": -100, "2": -100, "4": -100}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -53,42 +45,17 @@ class Server:
     model: str
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early ({proc.returncode})")
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"not ready: {url}")
+        common.stop(self.proc)
 
 
 def start_ingot(threads: int, parallel: int, precision: str, data_dir: Path, log: Path) -> Server:
-    port = free_port()
-    env = {**os.environ, "INGOT_DATA_DIR": str(data_dir), "INGOT_MODEL_PRECISION": precision}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ingot.cli", "serve", "--port", str(port), "--threads", str(threads),
-         "--parallel", str(parallel), "--log-level", "warning"],
-        env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    wait_ready(f"{base}/health/ready", proc)
+    proc, base = common.start_ingot(data_dir, "--threads", str(threads), "--parallel", str(parallel),
+                                    "--embedding-model", "none", env={"INGOT_MODEL_PRECISION": precision}, log=log)
     return Server(f"ingot ({precision})", proc, base, "smollm2-135m-instruct")
 
 
 def start_peer(model_path: Path, threads: int, log: Path) -> Server:
-    port = free_port()
+    port = common.free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--model_alias", "m",
          "--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", "4096",
@@ -96,7 +63,7 @@ def start_peer(model_path: Path, threads: int, log: Path) -> Server:
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}/v1"
-    wait_ready(f"{base}/models", proc)
+    common.wait_ready(f"{base}/models", proc)
     return Server(f"llama_cpp.server ({model_path.name})", proc, base, "m")
 
 
@@ -153,21 +120,6 @@ async def measure(server: Server, streams: int, max_tokens: int, runs: int) -> d
     }
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import llama_cpp
-
-    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"llama-cpp-python {llama_cpp.__version__}")
-
-
 def run_pair(args: argparse.Namespace, precision: str, data_dir: Path, log: Path) -> tuple[dict, dict, str]:
     """Alternate ingot and the peer for ``--rounds`` rounds (this VM's speed drifts by
     +-15% over minutes); report per-metric medians over the rounds."""
@@ -214,7 +166,7 @@ def main() -> None:
 
     header = (
         f"\n## {dt.date.today().isoformat()}: generation, ingot vs llama_cpp.server\n\n"
-        f"Machine: {machine()}. Threads: {args.threads} for both. {args.max_tokens} tokens per reply "
+        f"Machine: {common.machine(f'llama-cpp-python {llama_cpp.__version__}')}. Threads: {args.threads} for both. {args.max_tokens} tokens per reply "
         f"(greedy, EOG banned); single stream = median of {args.runs} requests; {args.streams} concurrent streams; "
         f"each value is the median of {args.rounds} alternating rounds.\n\n"
         "| GGUF (both servers) | metric | ingot | llama_cpp.server | ratio |\n|---|---|---|---|---|\n"
@@ -230,11 +182,7 @@ def main() -> None:
             ratio = ours[key] / theirs[key] if theirs[key] else float("nan")
             lines.append(f"| {model_name} (ingot precision={precision}) | {label} | {ours[key]:.3f} | "
                          f"{theirs[key]:.3f} | {ratio:.2f}x{'' if better_high else ' (lower is better)'} |")
-    table = header + "\n".join(lines) + "\n"
-    print(table)
-    if not args.no_write:
-        with RESULTS.open("a") as fh:
-            fh.write(table)
+    common.record(header + "\n".join(lines) + "\n", write=not args.no_write)
 
 
 if __name__ == "__main__":

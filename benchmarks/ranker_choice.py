@@ -19,10 +19,6 @@ import csv
 import datetime as dt
 import json
 import math
-import os
-import platform
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +27,9 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
-SCIFACT = REPO.parent / "shared" / "data" / "scifact"
+import common
+
+SCIFACT = common.SHARED_DATA / "scifact"
 
 
 def load_scifact() -> tuple[list[str], list[str], dict[str, str], dict[str, set[str]]]:
@@ -72,31 +68,6 @@ def rrf(*rankings: list[int], k: int = 60) -> list[int]:
         for rank, doc in enumerate(ranking):
             scores[doc] = scores.get(doc, 0.0) + 1.0 / (k + rank + 1)
     return sorted(scores, key=lambda d: -scores[d])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_ingot(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ingot.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        env={**os.environ, "INGOT_DATA_DIR": str(data_dir)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/health/ready", timeout=2).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError("ingot did not become ready")
 
 
 async def embed_all(base: str, texts: list[str], input_type: str) -> np.ndarray:
@@ -175,7 +146,7 @@ def main() -> None:
     bm25 = {q: list(map(int, bm25_idx[i])) for i, q in enumerate(qids)}
 
     data_dir = Path(tempfile.mkdtemp(prefix="ingot-ranker-"))
-    proc, base = start_ingot(data_dir)
+    proc, base = common.start_ingot(data_dir)
     try:
         doc_vecs = asyncio.run(embed_all(base, texts, "passage"))
         query_vecs = asyncio.run(embed_all(base, [queries[q] for q in qids], "query"))
@@ -227,12 +198,11 @@ def main() -> None:
             nd, rc = evaluate(run, subset)
             rows.append(("hybrid RRF, subsample", label, len(subset), nd, rc))
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        common.stop(proc)
 
     lines = [
         f"\n## {dt.date.today().isoformat()}: default ranker choice on SciFact train (`benchmarks/ranker_choice.py`)\n",
-        f"Machine: {platform.processor() or 'x86_64'}, {os.cpu_count()} cores, Python {platform.python_version()}. "
+        f"Machine: {common.machine()}. "
         f"{len(texts)} abstracts, {len(qids)} train queries with qrels; all models through a real ingot server; "
         f"total {time.time() - started:.0f} s. /v1/ranking orderings that differ from the precomputed cosines: "
         f"{agreement_failures} of {len(subset)}.\n",
@@ -240,11 +210,7 @@ def main() -> None:
         "|---|---|---|---|---|",
     ]
     lines += [f"| {a} | {b} | {n} | {nd:.4f} | {rc:.4f} |" for a, b, n, nd, rc in rows]
-    table = "\n".join(lines) + "\n"
-    print(table)
-    if not args.no_write:
-        with RESULTS.open("a") as fh:
-            fh.write(table)
+    common.record("\n".join(lines) + "\n", write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ingot.embeddings.protocol import Encoder, EncoderInfo
-from ingot.embeddings.st_encoder import truncate_ids
+from ingot.embeddings.protocol import EncoderInfo, HFTokenizerEncoder, pad_batch
 
 
 def _pooling(folder: Path) -> tuple[str, bool]:
@@ -65,7 +64,7 @@ def export_onnx(folder: Path, target: Path) -> None:
         )
 
 
-class OnnxEncoder(Encoder):
+class OnnxEncoder(HFTokenizerEncoder):
     def __init__(
         self, model_id: str, folder: Path, onnx_path: Path, *, threads: int, query_prefix: str = "",
         passage_prefix: str = "",
@@ -93,23 +92,8 @@ class OnnxEncoder(Encoder):
             vocab_size=int(self._tokenizer.vocab_size),
         )
 
-    @property
-    def info(self) -> EncoderInfo:
-        return self._info
-
-    def tokenize(self, texts: list[str]) -> list[list[int]]:
-        return self._tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-
-    def truncate(self, ids: list[int], side: str) -> list[int]:
-        return truncate_ids(ids, self._info.max_tokens, side)
-
     def encode(self, batch: list[list[int]]) -> np.ndarray:
-        width = max(len(ids) for ids in batch)
-        input_ids = np.full((len(batch), width), self._pad_id, dtype=np.int64)
-        mask = np.zeros((len(batch), width), dtype=np.int64)
-        for row, ids in enumerate(batch):
-            input_ids[row, : len(ids)] = ids
-            mask[row, : len(ids)] = 1
+        input_ids, mask = pad_batch(batch, self._pad_id)
         hidden = self._session.run(
             None, {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
         )[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -40,3 +41,43 @@ class Encoder(abc.ABC):
     @abc.abstractmethod
     def encode(self, batch: list[list[int]]) -> np.ndarray:
         """Unit-length float32 embeddings, one row per input (blocking, compute-bound)."""
+
+
+def truncate_ids(ids: list[int], limit: int, side: str) -> list[int]:
+    """Cut to ``limit`` tokens from the END or START of the content, keeping the leading
+    and trailing special tokens ([CLS] ... [SEP]) as sentence-transformers does."""
+    if len(ids) <= limit:
+        return ids
+    head, body, tail = ids[:1], ids[1:-1], ids[-1:]
+    keep = limit - 2
+    body = body[:keep] if side == "END" else body[len(body) - keep :]
+    return head + body + tail
+
+
+def pad_batch(batch: list[list[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded int64 token ids and attention mask for one forward pass."""
+    width = max(len(ids) for ids in batch)
+    input_ids = np.full((len(batch), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(batch), width), dtype=np.int64)
+    for row, ids in enumerate(batch):
+        input_ids[row, : len(ids)] = ids
+        mask[row, : len(ids)] = 1
+    return input_ids, mask
+
+
+class HFTokenizerEncoder(Encoder):
+    """Base for encoders that tokenize with a Hugging Face tokenizer (set ``_tokenizer``
+    and ``_info`` in ``__init__``)."""
+
+    _tokenizer: Any
+    _info: EncoderInfo
+
+    @property
+    def info(self) -> EncoderInfo:
+        return self._info
+
+    def tokenize(self, texts: list[str]) -> list[list[int]]:
+        return self._tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+
+    def truncate(self, ids: list[int], side: str) -> list[int]:
+        return truncate_ids(ids, self._info.max_tokens, side)

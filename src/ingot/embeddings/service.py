@@ -9,7 +9,6 @@ import time
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
 
 from ingot.batching import DynamicBatcher
 from ingot.embeddings.protocol import Encoder

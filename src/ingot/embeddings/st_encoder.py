@@ -7,21 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ingot.embeddings.protocol import Encoder, EncoderInfo
+from ingot.embeddings.protocol import EncoderInfo, HFTokenizerEncoder, pad_batch
 
 
-def truncate_ids(ids: list[int], limit: int, side: str) -> list[int]:
-    """Cut to ``limit`` tokens from the END or START of the content, keeping the leading
-    and trailing special tokens ([CLS] ... [SEP]) as sentence-transformers does."""
-    if len(ids) <= limit:
-        return ids
-    head, body, tail = ids[:1], ids[1:-1], ids[-1:]
-    keep = limit - 2
-    body = body[:keep] if side == "END" else body[len(body) - keep :]
-    return head + body + tail
-
-
-class SentenceTransformerEncoder(Encoder):
+class SentenceTransformerEncoder(HFTokenizerEncoder):
     def __init__(
         self, model_id: str, path: Path, *, threads: int, query_prefix: str = "", passage_prefix: str = ""
     ) -> None:
@@ -44,24 +33,10 @@ class SentenceTransformerEncoder(Encoder):
             vocab_size=int(self._tokenizer.vocab_size),
         )
 
-    @property
-    def info(self) -> EncoderInfo:
-        return self._info
-
-    def tokenize(self, texts: list[str]) -> list[list[int]]:
-        return self._tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
-
-    def truncate(self, ids: list[int], side: str) -> list[int]:
-        return truncate_ids(ids, self._info.max_tokens, side)
-
     def encode(self, batch: list[list[int]]) -> np.ndarray:
         torch = self._torch
-        width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), self._pad_id, dtype=torch.long)
-        attention = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):
-            input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-            attention[row, : len(ids)] = 1
+        ids, mask = pad_batch(batch, self._pad_id)
+        input_ids, attention = torch.from_numpy(ids), torch.from_numpy(mask)
         features = {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": torch.zeros_like(input_ids)}
         with torch.inference_mode():
             out = self._model(features)["sentence_embedding"]
