@@ -19,6 +19,16 @@ WHEEL_ROOT="${INGOT_WHEEL_CACHE:-$HOME/.cache/ingot/wheels}"
 FLAGS_KEY="$(printf '%s %s %s' "$LLAMA_CPP_VERSION" "$LLAMA_CMAKE_ARGS" "$("$PYTHON" -c 'import sys;print(sys.version_info[:2])')" | sha256sum | cut -c1-16)"
 WHEEL_DIR="$WHEEL_ROOT/llama-cpp-python-$LLAMA_CPP_VERSION-$FLAGS_KEY"
 
+# OCR for scanned pages and images: Tesseract from Debian (offline once installed).
+if ! command -v tesseract >/dev/null 2>&1; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+        echo "[install] installing tesseract-ocr (Debian)"
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng >/dev/null
+    else
+        echo "[install] warning: tesseract not found and cannot apt-get install it; OCR of scans will report an error"
+    fi
+fi
+
 if [ ! -x "$VENV/bin/python" ]; then
     echo "[install] creating $VENV"
     "$PYTHON" -m venv "$VENV"

@@ -1,0 +1,1 @@
+"""Document ingestion: extract files into page-exact elements, then chunk them."""

@@ -1,0 +1,74 @@
+"""What every extractor produces, whatever the format: a flat list of elements in reading
+order, each with exact provenance (page / slide / sheet, heading path, bbox where known).
+
+Tables are GitHub-flavoured Markdown (``| a | b |`` rows under a ``|---|`` separator), so
+chunkers, prompts and people read them the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ElementKind = Literal["text", "title", "table", "list", "notes", "chart", "image-text"]
+
+
+@dataclass
+class Element:
+    kind: ElementKind
+    text: str
+    page: int | None = None  # 1-based page (PDF), slide (PPTX) or sheet index (XLSX); None when the format has none
+    location: str | None = None  # human label of the page: "slide 3", sheet name, ...
+    heading_path: tuple[str, ...] = ()  # enclosing headings, outermost first
+    bbox: tuple[float, float, float, float] | None = None  # (x0, y0, x1, y1) in points, top-left origin
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["heading_path"] = list(self.heading_path)
+        return data
+
+
+@dataclass
+class Extraction:
+    """An extractor's raw result."""
+
+    elements: list[Element]
+    pages: int | None = None  # page / slide / sheet count
+
+
+@dataclass(frozen=True)
+class ExtractOptions:
+    filename: str = "document"
+    password: str | None = None
+    ocr: bool = True  # OCR pages and images that have no text layer
+    ocr_languages: str = "eng"
+    table_rows_per_element: int = 50  # large sheets/tables are split, header repeated
+
+
+class ExtractionError(Exception):
+    """A file that cannot be extracted. ``reason`` is a stable code for APIs and logs:
+    unsupported, empty, corrupt, password_required, too_large, zip_bomb, timeout, failed."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def markdown_table(rows: list[list[str]], header: bool = True) -> str:
+    """Rows of cell strings -> a Markdown table (first row is the header). Pipes and
+    newlines inside cells are escaped so a cell never breaks the table."""
+    if not rows:
+        return ""
+    width = max(len(r) for r in rows)
+
+    def cell(value: str) -> str:
+        return " ".join(str(value).split()).replace("|", "\\|")
+
+    norm = [[cell(c) for c in r] + [""] * (width - len(r)) for r in rows]
+    head = norm[0] if header else [""] * width
+    body = norm[1:] if header else norm
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * width]
+    lines += ["| " + " | ".join(r) + " |" for r in body]
+    return "\n".join(lines)
