@@ -40,8 +40,9 @@ MAX_ZIP_RATIO = 200  # unpacked/packed beyond this is a zip bomb, not an office 
 def _ooxml_kind(data: bytes) -> str | None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        return None
+    except zipfile.BadZipFile as exc:
+        # Starts like a zip (every .docx/.pptx/.xlsx does) but cannot be opened: damaged.
+        raise ExtractionError("corrupt", f"the file looks like a zip-based Office file but is damaged: {exc}") from exc
     infos = archive.infolist()
     unpacked = sum(i.file_size for i in infos)
     packed = max(1, sum(i.compress_size for i in infos))

@@ -1,0 +1,556 @@
+"""Elements -> chunks for embedding: token-aware, structure-respecting, deterministic.
+
+Why each rule exists:
+
+* **Token budget from the embedding tokenizer** (all-MiniLM-L6-v2's WordPiece by
+  default). ``token_count`` counts what the model sees, special tokens included, so
+  ``max_tokens=256`` (the embedder's own limit) guarantees nothing is silently truncated.
+* **Sections stay apart.** A change of the top-level heading (``heading_path[0]``: the
+  sheet of a workbook, the slide title of a deck, the ``#`` section of a page) closes the
+  chunk, so a chunk never mixes two sections. A title element is grouped with what
+  follows it, whichever heading-path convention its extractor uses, and a title is never
+  left alone at the end of a chunk: it moves to the next one with its content.
+* **Elements are packed whole** while they fit; an element that does not fit in the
+  current chunk starts the next one. Only an element larger than a whole chunk is split:
+  lists between items, text at sentence ends, and a sentence still too long by words
+  (and a single huge "word" by characters).
+* **Tables split only between rows**, and each continuation chunk starts with the
+  table's header row and ``|---|`` separator again, so every chunk of a table reads on
+  its own. A single row too big for a chunk is the only exception (split by words).
+* **Overlap** (``overlap_tokens``) carries the last sentences of the previous chunk into
+  the next one when a chunk closes for size inside running text. It never carries table
+  rows (numbers repeated in two chunks would be counted twice) and never crosses a
+  section boundary. When even the last sentence is longer than the overlap, its last
+  words are carried instead.
+* **Stable ids**: sha256 of ``document_id:content_hash:index``, so re-ingesting the same
+  content gives the same ids (idempotent upserts) and changed content gives new ones.
+
+Headings stay data (``heading_path``), not text: nothing is prefixed to ``text``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+from ingot.ingest.elements import Element
+
+TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$")
+
+
+@dataclass
+class Chunk:
+    id: str
+    document_id: str
+    index: int
+    text: str
+    token_count: int  # tokens the embedding model sees, special tokens included
+    page_start: int | None
+    page_end: int | None
+    location: str | None  # the first location; "first – last" when the chunk spans several
+    heading_path: tuple[str, ...]  # headings shared by everything in the chunk
+    kinds: list[str] = field(default_factory=list)  # sorted element kinds in the chunk
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["heading_path"] = list(self.heading_path)
+        return data
+
+
+def chunk_id(document_id: str, content_hash: str, index: int) -> str:
+    return hashlib.sha256(f"{document_id}:{content_hash}:{index}".encode()).hexdigest()[:32]
+
+
+def chunk_document(
+    elements: list[Element],
+    *,
+    document_id: str,
+    content_hash: str,
+    max_tokens: int = 512,
+    overlap_tokens: int = 64,
+    tokenizer: Any = None,
+) -> list[Chunk]:
+    """Chunks of a document's elements (see the module docstring for the rules).
+
+    ``tokenizer``: None for the embedding model's tokenizer, or a ``tokenizers.Tokenizer``,
+    a Hugging Face ``PreTrainedTokenizer``, or any ``callable(text) -> token count``."""
+    counter = TokenCounter.of(tokenizer)
+    budget = max_tokens - counter.special_tokens
+    if budget < 8:
+        raise ValueError(f"max_tokens={max_tokens} leaves no room for text")
+    overlap = max(0, min(overlap_tokens, budget // 2))
+    drafts: list[list[_Piece]] = []
+    for section in _sections(elements):
+        pieces = [p for index, element in section for p in _pieces(element, index, counter, budget, overlap)]
+        drafts += _Packer(counter, budget, max_tokens, overlap).pack(pieces)
+    return [_finish(draft, i, document_id, content_hash, counter) for i, draft in enumerate(drafts)]
+
+
+# ---------------------------------------------------------------- token counting
+
+
+class TokenCounter:
+    """Counts tokens with whatever tokenizer it was given; results are cached because
+    the packer asks about the same sentence more than once."""
+
+    def __init__(self, count: Callable[[str], int], special_tokens: int) -> None:
+        self._count = count
+        self.special_tokens = special_tokens
+        self._cache: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, tokenizer: Any) -> TokenCounter:
+        if isinstance(tokenizer, TokenCounter):
+            return tokenizer
+        if tokenizer is None:
+            tokenizer = default_tokenizer()
+        if hasattr(tokenizer, "encode") and hasattr(tokenizer, "no_truncation"):  # tokenizers.Tokenizer
+            tok = tokenizer
+
+            def count(text: str) -> int:
+                return len(tok.encode(text, add_special_tokens=False).ids)
+
+            return cls(count, len(tok.encode("", add_special_tokens=True).ids))
+        if hasattr(tokenizer, "encode"):  # transformers tokenizer
+            hf = tokenizer
+
+            def count(text: str) -> int:
+                return len(hf.encode(text, add_special_tokens=False, truncation=False))
+
+            return cls(count, len(hf.encode("", add_special_tokens=True)))
+        if callable(tokenizer):
+            return cls(tokenizer, 0)
+        raise TypeError(f"unsupported tokenizer: {type(tokenizer).__name__}")
+
+    def __call__(self, text: str) -> int:
+        value = self._cache.get(text)
+        if value is None:
+            value = self._cache[text] = self._count(text) if text else 0
+        return value
+
+    def with_specials(self, text: str) -> int:
+        return self(text) + self.special_tokens
+
+
+@lru_cache(maxsize=1)
+def default_tokenizer() -> Any:
+    """The embedding model's own tokenizer (fast Rust WordPiece). The shipped
+    tokenizer.json pads and truncates to 128 tokens; both are switched off here or every
+    count would read 128."""
+    from tokenizers import Tokenizer
+
+    from ingot.models.registry import ALL_MINILM_L6_V2
+
+    folder = ALL_MINILM_L6_V2.source.locate().parent
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    return tokenizer
+
+
+# ---------------------------------------------------------------- sections
+
+
+def _sections(elements: Sequence[Element]) -> list[list[tuple[int, Element]]]:
+    """Runs of elements sharing a top-level heading. A title takes the key of the next
+    non-title element (extractors differ on whether a title's path includes itself)."""
+    keys: list[tuple[str, ...]] = [()] * len(elements)
+    following: tuple[str, ...] | None = None
+    for i in range(len(elements) - 1, -1, -1):
+        element = elements[i]
+        own = tuple(element.heading_path[:1])
+        if element.kind == "title":
+            keys[i] = following if following is not None else (own or (element.text.strip(),))
+        else:
+            keys[i] = own
+            following = own
+    sections: list[list[tuple[int, Element]]] = []
+    previous: tuple[str, ...] | None = None
+    for i, element in enumerate(elements):
+        if not element.text.strip():
+            continue
+        if not sections or keys[i] != previous:
+            sections.append([])
+        sections[-1].append((i, element))
+        previous = keys[i]
+    return sections
+
+
+# ---------------------------------------------------------------- pieces
+
+
+@dataclass
+class _Piece:
+    """An unbreakable bit of text for the packer."""
+
+    text: str
+    tokens: int
+    sep: str  # joins it to the piece before it in a chunk
+    role: str  # "text" | "title" | "header" | "row"
+    element: Element
+    table: int | None = None  # element index for table header/rows
+    table_tokens: int = 0  # on a header: the whole table's tokens (header + rows)
+    header: _Piece | None = None  # on a row: its table's header, repeated after a split
+    overlap: bool = False  # carried over from the previous chunk
+
+
+def _pieces(element: Element, index: int, count: TokenCounter, budget: int, overlap: int = 0) -> list[_Piece]:
+    """An element as packer pieces: whole when it fits a chunk, else items / sentences,
+    and sentences longer than ``budget - overlap`` by words (so the overlap carried into
+    the next chunk still leaves room for the next part)."""
+    text = element.text.strip()
+    if element.kind == "table":
+        return _table_pieces(element, text, index, count, budget)
+    role = "title" if element.kind == "title" else "text"
+    if count(text) <= budget:
+        return [_Piece(text, count(text), "\n\n", role, element)]
+    units = _split_lines(text) if element.kind == "list" else _split_sentences(text)
+    out: list[_Piece] = []
+    for unit_text, sep in units:
+        for part, part_sep in _fit(unit_text, sep, count, budget - overlap):
+            out.append(_Piece(part, count(part), part_sep, role, element))
+    if out:
+        out[0].sep = "\n\n"
+    return out
+
+
+def _table_pieces(element: Element, text: str, index: int, count: TokenCounter, budget: int) -> list[_Piece]:
+    lines = [line for line in text.split("\n") if line.strip()]
+    if len(lines) >= 2 and TABLE_SEPARATOR.match(lines[1]):
+        head_text, rows = "\n".join(lines[:2]), lines[2:]
+    else:
+        head_text, rows = "", lines
+    head_tokens = count(head_text)
+    if head_tokens > budget // 2:  # a header this big cannot be repeated; it becomes a row
+        head_text, rows, head_tokens = "", lines, 0
+    total = count(text)
+    header = _Piece(head_text, head_tokens, "\n\n", "header", element, table=index, table_tokens=total)
+    out = [header] if head_text else []
+    for row in rows:
+        room = budget - head_tokens
+        if count(row) <= room:
+            out.append(_Piece(row, count(row), "\n", "row", element, table=index, header=header if head_text else None))
+            continue
+        for part, sep in _fit(row, "\n", count, budget):  # an oversized row: the one exception
+            out.append(_Piece(part, count(part), sep, "text", element))
+    if out:
+        out[0].sep = "\n\n"
+        if not head_text:
+            out[0].table_tokens = total
+    return out
+
+
+def _split_lines(text: str) -> list[tuple[str, str]]:
+    return [(line, "\n") for line in text.split("\n") if line.strip()]
+
+
+# Sentence ends: . ! ? (plus closing quotes/brackets) before whitespace and an upper-case
+# letter, digit or opening quote; CJK full stops need no space. Abbreviations and initials
+# ("e.g.", "Inc.", "J. Smith") are not ends.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9À-Ý])|(?<=[。！？])\s*")
+_ABBREVIATIONS = {
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "inc", "ltd", "co", "corp", "no", "vs",
+    "e.g", "i.e", "etc", "fig", "eq", "approx", "dept", "u.s", "jan", "feb", "mar", "apr",
+    "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "art", "sec", "vol", "p", "pp",
+}
+
+
+def _split_sentences(text: str) -> list[tuple[str, str]]:
+    """(sentence, separator before it) pairs; separators keep a line break when the
+    original had one."""
+    out: list[tuple[str, str]] = []
+    start = 0
+    pending_sep = ""
+    for match in _SENTENCE_END.finditer(text):
+        candidate = text[start : match.start()].rstrip()
+        last_word = candidate.rsplit(None, 1)[-1].rstrip(".!?\"'”’)]").lower() if candidate else ""
+        if last_word in _ABBREVIATIONS or (len(last_word) == 1 and last_word.isalpha()):
+            continue
+        sentence = text[start : match.start()] + text[match.start() : match.end()].rstrip()
+        if sentence.strip():
+            out.append((sentence.strip(), pending_sep))
+        pending_sep = "\n" if "\n" in match.group() else " "
+        start = match.end()
+    tail = text[start:].strip()
+    if tail:
+        out.append((tail, pending_sep))
+    return out or [(text, "")]
+
+
+def _fit(text: str, sep: str, count: TokenCounter, budget: int) -> list[tuple[str, str]]:
+    """A unit as parts of at most ``budget`` tokens: whole if it fits, else the longest
+    word prefixes that fit, else (one giant word) character slices."""
+    if count(text) <= budget:
+        return [(text, sep)]
+    words = text.split()
+    if len(words) > 1:
+        parts: list[tuple[str, str]] = []
+        while words:
+            take = _longest_prefix(len(words), lambda n: count(" ".join(words[:n])) <= budget)
+            if take == 0:  # the first word alone is too long
+                parts += _fit(words[0], sep if not parts else " ", count, budget)
+                words = words[1:]
+                continue
+            parts.append((" ".join(words[:take]), sep if not parts else " "))
+            words = words[take:]
+        return parts
+    parts = []
+    rest = text
+    while rest:
+        take = max(1, _longest_prefix(len(rest), lambda n: count(rest[:n]) <= budget))
+        parts.append((rest[:take], sep if not parts else ""))
+        rest = rest[take:]
+    return parts
+
+
+def _longest_prefix(size: int, fits: Callable[[int], bool]) -> int:
+    """Largest n in [0, size] with fits(n), assuming fits is monotone (binary search)."""
+    low, high = 0, size
+    while low < high:
+        middle = (low + high + 1) // 2
+        if fits(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+# ---------------------------------------------------------------- packing
+
+
+class _Packer:
+    """Greedy packing of one section's pieces into chunk drafts."""
+
+    def __init__(self, count: TokenCounter, budget: int, max_tokens: int, overlap: int) -> None:
+        self.count = count
+        self.budget = budget
+        self.max_tokens = max_tokens
+        self.overlap = overlap
+        self.drafts: list[list[_Piece]] = []
+        self.current: list[_Piece] = []
+        self.queue: deque[_Piece] = deque()
+        self.alias: dict[int | None, int | None] = {}  # table element -> the table it continues
+
+    @property
+    def used(self) -> int:
+        return sum(p.tokens for p in self.current)
+
+    @property
+    def room(self) -> int:
+        return self.budget - self.used
+
+    def pack(self, pieces: Iterable[_Piece]) -> list[list[_Piece]]:
+        self.queue = deque(pieces)
+        while self.queue:
+            piece = self.queue.popleft()
+            if piece.role == "header":
+                self._table_start(piece)
+            elif piece.role == "row":
+                self._row(piece)
+            else:
+                self._text(piece)
+        self._close(carry=False)
+        return self.drafts
+
+    def _text(self, piece: _Piece) -> None:
+        self._ensure_room(piece.tokens, carry=True)
+        self.current.append(piece)
+
+    def _table_start(self, header: _Piece) -> None:
+        """Whole table here if it fits, else whole in a fresh chunk if it fits there,
+        else start it here when the header and the first row fit (rows then flow on)."""
+        if self._continues(header):
+            return
+        first_row = self.queue[0] if self.queue and self.queue[0].table == header.table else None
+        if header.table_tokens <= self.budget:
+            self._ensure_room(header.table_tokens, carry=True)
+        else:
+            self._ensure_room(header.tokens + (first_row.tokens if first_row else 0), carry=True)
+        self.current.append(header)
+
+    def _continues(self, header: _Piece) -> bool:
+        """An extractor split a big table into elements that each repeat the header; when
+        the chunk ends inside the previous part, the rows simply flow on."""
+        last = self.current[-1] if self.current else None
+        if last is None or last.role not in ("row", "header") or last.header is None and last.role == "row":
+            return False
+        previous = last if last.role == "header" else last.header
+        if previous is None or previous.text != header.text:
+            return False
+        self.alias[header.table] = self.alias.get(last.table, last.table)
+        return True
+
+    def _row(self, row: _Piece) -> None:
+        header = row.header
+        table = self.alias.get(row.table, row.table)
+        with_header = row.tokens + (header.tokens if header is not None else 0)
+        if header is None or self._has_header(table):
+            if row.tokens > self.room:
+                self._ensure_room(with_header, carry=False)
+        else:
+            self._ensure_room(with_header, carry=False)
+        if header is not None and not self._has_header(table):
+            self.current.append(replace(header, sep="\n\n", overlap=False, table=table))
+        self.current.append(replace(row, table=table) if table != row.table else row)
+
+    def _has_header(self, table: int | None) -> bool:
+        return any(p.role == "header" and p.table == table for p in self.current)
+
+    def _ensure_room(self, tokens: int, *, carry: bool) -> None:
+        """Close the chunk unless ``tokens`` more fit; in the next chunk drop carried
+        overlap as needed, and if titles moved along still leave too little room, let
+        them go out as their own chunk rather than exceed the budget."""
+        if tokens <= self.room:
+            return
+        self._close(carry=carry)
+        self._make_room(tokens)
+        if tokens > self.room:
+            self._close(carry=False, move_titles=False)
+
+    def _make_room(self, tokens: int) -> None:
+        """Drop carried-over overlap (oldest first) until ``tokens`` fit."""
+        while self.current and self.current[0].overlap and self.room < tokens:
+            self.current.pop(0)
+
+    def _close(self, *, carry: bool, move_titles: bool = True) -> None:
+        """Emit the current chunk (if it has anything new) and start the next one with
+        the overlap, or with the trailing titles (and any pieces the real count pushed
+        out), which belong with what follows."""
+        if not any(not p.overlap for p in self.current):
+            self.current = [p for p in self.current if p.overlap] if carry else []
+            return
+        pushed = self._fit_real_count()
+        moved: list[_Piece] = []
+        while (
+            move_titles
+            and self.current[-1].role == "title"
+            and any(p.role != "title" and not p.overlap for p in self.current[:-1])
+        ):
+            moved.insert(0, self.current.pop())
+        self.drafts.append(self.current)
+        carried = moved + pushed
+        if not carried and carry and self.overlap:
+            carried = _overlap_tail(self.current, self.overlap, self.count)
+        self.current = carried
+
+    def _fit_real_count(self) -> list[_Piece]:
+        """Piece counts add up exactly for WordPiece (pieces are joined by whitespace); for
+        a tokenizer where they do not, drop overlap and then move trailing pieces out
+        until the joined text really fits. Returns the moved pieces, in order."""
+        pushed: list[_Piece] = []
+        while self.count.with_specials(_join(self.current)) > self.max_tokens:
+            if self.current[0].overlap:
+                self.current.pop(0)
+            elif len(self.current) > 1:
+                pushed.insert(0, self.current.pop())
+            else:
+                break
+        return pushed
+
+
+def _overlap_tail(pieces: list[_Piece], limit: int, count: TokenCounter) -> list[_Piece]:
+    """The last sentences of the chunk's running text, at most ``limit`` tokens; the last
+    words of the last sentence when no whole sentence fits. Nothing after a table row."""
+    carried: list[_Piece] = []
+    total = 0
+    for piece in reversed(pieces):
+        if piece.role not in ("text", "title"):
+            break
+        sentences = _split_sentences(piece.text) if piece.role == "text" else [(piece.text, "")]
+        for index in range(len(sentences) - 1, -1, -1):
+            sentence, sep = sentences[index]
+            tokens = count(sentence)
+            if total + tokens > limit:
+                if not carried:
+                    carried.append(_word_tail(sentence, limit, count, piece))
+                return _mark(carried)
+            joint = sep if index else piece.sep
+            carried.insert(0, _Piece(sentence, tokens, joint, piece.role, piece.element, overlap=True))
+            total += tokens
+    return _mark(carried)
+
+
+def _word_tail(sentence: str, limit: int, count: TokenCounter, source: _Piece) -> _Piece:
+    words = sentence.split()
+    take = _longest_prefix(len(words), lambda n: n == 0 or count(" ".join(words[-n:])) <= limit)
+    text = " ".join(words[-take:]) if take else ""
+    return _Piece(text, count(text), "", source.role, source.element, overlap=True)
+
+
+def _mark(pieces: list[_Piece]) -> list[_Piece]:
+    pieces = [p for p in pieces if p.text]
+    for p in pieces:
+        p.overlap = True
+    return pieces
+
+
+def _join(pieces: Sequence[_Piece]) -> str:
+    return "".join((p.sep if i else "") + p.text for i, p in enumerate(pieces))
+
+
+# ---------------------------------------------------------------- chunk metadata
+
+
+def _finish(pieces: list[_Piece], index: int, document_id: str, content_hash: str, count: TokenCounter) -> Chunk:
+    text = _join(pieces)
+    elements = _unique(p.element for p in pieces)
+    pages = [e.page for e in elements if e.page is not None]
+    locations = _unique_values(e.location for e in elements if e.location)
+    if not locations:
+        location = None
+    elif len(locations) == 1:
+        location = locations[0]
+    else:
+        location = f"{locations[0]} – {locations[-1]}"
+    return Chunk(
+        id=chunk_id(document_id, content_hash, index),
+        document_id=document_id,
+        index=index,
+        text=text,
+        token_count=count.with_specials(text),
+        page_start=min(pages) if pages else None,
+        page_end=max(pages) if pages else None,
+        location=location,
+        heading_path=_common_prefix([_effective_path(e) for e in elements]),
+        kinds=sorted({e.kind for e in elements}),
+    )
+
+
+def _effective_path(element: Element) -> tuple[str, ...]:
+    """A title's own text belongs to its section's path even when the extractor lists
+    only the enclosing headings."""
+    path = tuple(element.heading_path)
+    if element.kind == "title" and (not path or path[-1] != element.text.strip()):
+        return (*path, element.text.strip())
+    return path
+
+
+def _common_prefix(paths: list[tuple[str, ...]]) -> tuple[str, ...]:
+    if not paths:
+        return ()
+    prefix = paths[0]
+    for path in paths[1:]:
+        n = 0
+        while n < min(len(prefix), len(path)) and prefix[n] == path[n]:
+            n += 1
+        prefix = prefix[:n]
+    return prefix
+
+
+def _unique(elements: Iterable[Element]) -> list[Element]:
+    seen: set[int] = set()
+    out = []
+    for element in elements:
+        if id(element) not in seen:
+            seen.add(id(element))
+            out.append(element)
+    return out
+
+
+def _unique_values(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
