@@ -117,3 +117,26 @@ def test_cli_extract_json_lines(tmp_path):
     assert doc["format"] == "markdown" and doc["error"] is None
     body = next(e for e in doc["elements"] if e["text"].startswith("Body"))
     assert body["heading_path"] == ["Heading"]
+
+
+@needs_docs
+def test_same_bytes_ingested_twice_give_the_same_chunk_ids(tmp_path):
+    """End to end: extract (isolated) and chunk a real deck twice, once under another name."""
+    from ingot.ingest.chunk import chunk_document
+
+    source = DOCS / "docling" / "tests" / "data" / "pptx" / "sources" / "powerpoint_sample.pptx"
+    copy = tmp_path / "renamed-copy.pptx"
+    copy.write_bytes(source.read_bytes())
+    runs = []
+    for path in (source, copy):
+        result = extract_path(path)
+        assert result.ok, result.error
+        chunks = chunk_document(result.elements, document_id="deck", content_hash=result.content_hash, max_tokens=256)
+        runs.append([c.id for c in chunks])
+    assert runs[0] == runs[1] and len(runs[0]) >= 1
+    changed = source.read_bytes() + b"\0"  # different bytes -> different hash -> different ids
+    other = extract_data(changed, ExtractOptions(filename="x.pptx"))
+    if other.ok:
+        ids = [c.id for c in chunk_document(other.elements, document_id="deck", content_hash=other.content_hash,
+                                            max_tokens=256)]
+        assert not set(ids) & set(runs[0])

@@ -196,25 +196,24 @@ def _flatten_table(tbl: etree._Element) -> str:
 # ---------------------------------------------------------------------------- tables
 
 
-def _row_cells(tr: etree._Element) -> Iterator[etree._Element]:
-    """``w:tc`` elements of a row, including those wrapped in content controls."""
-    for child in tr:
-        if child.tag == W_TC:
+def _children(parent: etree._Element, tag: str) -> Iterator[etree._Element]:
+    """Children with ``tag``, looking through content controls (``w:sdt``) that wrap them."""
+    for child in parent:
+        if child.tag == tag:
             yield child
         elif child.tag == W_SDT:
             content = child.find(W_SDT_CONTENT)
             if content is not None:
-                yield from _row_cells(content)
+                yield from _children(content, tag)
+
+
+def _row_cells(tr: etree._Element) -> Iterator[etree._Element]:
+    """``w:tc`` elements of a row, including those wrapped in content controls."""
+    return _children(tr, W_TC)
 
 
 def _table_rows(tbl: etree._Element) -> Iterator[etree._Element]:
-    for child in tbl:
-        if child.tag == W_TR:
-            yield child
-        elif child.tag == W_SDT:
-            content = child.find(W_SDT_CONTENT)
-            if content is not None:
-                yield from _table_rows(content)
+    return _children(tbl, W_TR)
 
 
 def _table_grid(tbl: etree._Element) -> list[list[str]]:
