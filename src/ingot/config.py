@@ -65,6 +65,12 @@ class Settings(BaseSettings):
         None, description="Completion budget when a request sets none (None: the rest of the context)."
     )
 
+    vector_store: Literal["lancedb", "milvus"] = Field("lancedb", description="Vector store backend.")
+    milvus_uri: str | None = Field(
+        None, description="Milvus Lite file path (*.db) or cluster URI; default data_dir/milvus/ingot.db."
+    )
+    milvus_token: str | None = Field(None, description="Milvus cluster token (user:password or API key).")
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     config_file: Path | None = Field(None, description="YAML file the settings were read from.")

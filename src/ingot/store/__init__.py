@@ -1,0 +1,1 @@
+"""Vector stores behind one protocol: LanceDB (embedded default) and Milvus (Lite file or cluster)."""

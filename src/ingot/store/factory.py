@@ -1,0 +1,17 @@
+"""Open the configured vector store: LanceDB under data_dir (default) or Milvus by URI."""
+
+from __future__ import annotations
+
+from ingot.config import Settings
+from ingot.store.protocol import VectorStore
+
+
+def open_store(settings: Settings) -> VectorStore:
+    if settings.vector_store == "milvus":
+        from ingot.store.milvus_store import MilvusStore
+
+        uri = settings.milvus_uri or str(settings.data_dir / "milvus" / "ingot.db")
+        return MilvusStore(uri, token=settings.milvus_token)
+    from ingot.store.lancedb_store import LanceDBStore
+
+    return LanceDBStore(settings.data_dir / "lancedb")

@@ -1,0 +1,109 @@
+"""The vector-store contract every backend implements and the shared contract tests
+(``tests/store_contract.py``) check.
+
+Filters are structured values, never free-form expressions: each backend renders them
+itself with its own quoting, so user input can never inject into a filter expression.
+"""
+
+from __future__ import annotations
+
+import abc
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+COLLECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
+
+
+class StoreError(Exception):
+    """A store operation failed for a reason the caller can act on."""
+
+
+class CollectionNotFound(StoreError):
+    pass
+
+
+class CollectionExists(StoreError):
+    pass
+
+
+def check_collection_name(name: str) -> str:
+    if not COLLECTION_NAME.match(name):
+        raise StoreError(f"invalid collection name {name!r}: letters, digits and _, starting with a letter, <= 63 chars")
+    return name
+
+
+@dataclass
+class ChunkRecord:
+    id: str
+    document_id: str
+    content_hash: str
+    text: str
+    vector: np.ndarray  # float32, unit length
+    source: str
+    page_start: int | None = None
+    page_end: int | None = None
+    location: str | None = None
+    heading_path: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    acl: list[str] = field(default_factory=list)  # groups allowed to read; empty = everyone
+    created_at: float = 0.0  # unix seconds
+
+
+@dataclass(frozen=True)
+class Filter:
+    """All set fields must hold (AND); list fields match when any value matches (OR)."""
+
+    sources: tuple[str, ...] = ()
+    document_ids: tuple[str, ...] = ()
+    kinds: tuple[str, ...] = ()  # chunk contains any of these element kinds
+    acl_any: tuple[str, ...] | None = None  # caller's groups: chunk has no ACL or shares one; None = no ACL check
+    created_after: float | None = None
+    created_before: float | None = None
+
+
+@dataclass
+class Hit:
+    record: ChunkRecord  # vector may be empty in hits
+    score: float  # higher is better (cosine similarity for dense, BM25 for text)
+
+
+class VectorStore(abc.ABC):
+    """One backend; collections hold ChunkRecords of one vector dimension."""
+
+    @abc.abstractmethod
+    def create_collection(self, name: str, dimensions: int) -> None:
+        """Raise CollectionExists if present."""
+
+    @abc.abstractmethod
+    def drop_collection(self, name: str) -> None:
+        """Raise CollectionNotFound if absent."""
+
+    @abc.abstractmethod
+    def list_collections(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def count(self, name: str) -> int: ...
+
+    @abc.abstractmethod
+    def replace_document(self, name: str, document_id: str, records: list[ChunkRecord]) -> None:
+        """Make ``records`` the document's only chunks (insert, or replace an older version)."""
+
+    @abc.abstractmethod
+    def delete_documents(self, name: str, document_ids: list[str]) -> int:
+        """Remove every chunk of these documents; return how many chunks were removed."""
+
+    @abc.abstractmethod
+    def document_hashes(self, name: str) -> dict[str, str]:
+        """document_id -> content_hash of every stored document (drives skip/replace)."""
+
+    @abc.abstractmethod
+    def dense_search(self, name: str, vector: np.ndarray, k: int, flt: Filter | None = None) -> list[Hit]: ...
+
+    @abc.abstractmethod
+    def text_search(self, name: str, query: str, k: int, flt: Filter | None = None) -> list[Hit]:
+        """BM25 full-text search."""
+
+    def close(self) -> None:
+        """Release connections."""
