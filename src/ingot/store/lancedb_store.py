@@ -187,6 +187,8 @@ class _Collection:
     # Rows the vector index was trained on (0 = no index; None = not read yet). After a
     # reopen it is the rows the index covered then, which only delays the next retrain.
     indexed_rows: int | None = None
+    # Size at which an index build last failed: retry only once the table doubles.
+    failed_build_rows: int = 0
 
 
 class LanceDBStore(VectorStore):
@@ -370,6 +372,9 @@ class LanceDBStore(VectorStore):
             "acl": pa.array([list(r.acl) for r in records], pa.list_(pa.string())),
             "created_at": pa.array([float(r.created_at) for r in records], pa.float64()),
         }
+        for f in schema:
+            if not f.nullable and columns[f.name].null_count:
+                raise StoreError(f"record field {f.name!r} must not be None")
         try:
             return pa.Table.from_arrays([columns[f.name] for f in schema], schema=schema)
         except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
@@ -447,8 +452,13 @@ class LanceDBStore(VectorStore):
         try:
             rows = coll.table.count_rows()
             indexed = self._vector_index_rows(coll)
-            if rows >= self.index_threshold and (indexed == 0 or rows >= self.retrain_growth * indexed):
-                self._build_vector_index(name, coll, rows)
+            if (rows >= self.index_threshold and (indexed == 0 or rows >= self.retrain_growth * indexed)
+                    and rows >= 2 * coll.failed_build_rows):
+                try:
+                    self._build_vector_index(name, coll, rows)
+                except Exception:
+                    coll.failed_build_rows = rows
+                    raise
             if (coll.rows_since_optimize >= self.optimize_every_rows
                     or coll.commits_since_optimize >= self.optimize_every_commits):
                 self._optimize(name, coll)
