@@ -53,12 +53,12 @@ class GenerationMetrics:
         self.finished = Counter(
             "request_finish", "Finished requests by reason.", [*labels, "finished_reason"], registry=registry
         )
-        self.running = Gauge("ingot_model_loaded", "1 when the model is loaded.", labels, registry=registry)
+        self.model_loaded = Gauge("ingot_model_loaded", "1 when the model is loaded.", labels, registry=registry)
         self._registry = registry
 
     def watch_engine(self, model_name: str, stats: Callable[[], dict[str, int]]) -> None:
         self._registry.register(_EngineGauges(model_name, stats))
-        self.running.labels(model_name).set(1)
+        self.model_loaded.labels(model_name).set(1)
 
 
 class EncoderMetrics:

@@ -13,7 +13,7 @@ from ingot.config import Settings
 from ingot.embeddings.protocol import Encoder
 from ingot.engines.protocol import Engine
 from ingot.metrics import EncoderMetrics
-from ingot.models.files import derived_file, prepare_model_file, sha256_of
+from ingot.models.files import derived_file, prepare_model_file
 from ingot.models.registry import ModelSpec
 
 DISABLED = ("", "none", "off")
@@ -46,14 +46,16 @@ def create_engine(spec: ModelSpec, settings: Settings) -> Engine:
     )
 
 
-def _model_folder(spec: ModelSpec, settings: Settings) -> Path:
-    """The verified local folder of a sentence-transformers model."""
+def _model_folder(spec: ModelSpec, settings: Settings) -> tuple[Path, str]:
+    """The verified local folder of a sentence-transformers model, and the checksum of its
+    weights ("" for a folder given by path, which has no single weights file to check)."""
 
     def no_quantize(*_: object) -> None:
         raise ValueError(f"{spec.id} has no derived precisions")
 
-    path = prepare_model_file(spec, settings.models_dir(), "source", no_quantize).path
-    return path if path.is_dir() else path.parent
+    model_file = prepare_model_file(spec, settings.models_dir(), "source", no_quantize)
+    path = model_file.path
+    return (path if path.is_dir() else path.parent), model_file.sha256
 
 
 def _onnx_available() -> bool:
@@ -63,7 +65,7 @@ def _onnx_available() -> bool:
 
 
 def create_encoder(spec: ModelSpec, settings: Settings) -> Encoder:
-    folder = _model_folder(spec, settings)
+    folder, weights_sha = _model_folder(spec, settings)
     runtime = settings.embed_runtime
     if runtime == "auto":
         runtime = "onnx" if _onnx_available() else "torch"
@@ -74,14 +76,16 @@ def create_encoder(spec: ModelSpec, settings: Settings) -> Encoder:
         return SentenceTransformerEncoder(spec.id, folder, threads=settings.embed_threads, **prefixes)
     from ingot.embeddings.onnx_encoder import OnnxEncoder, export_onnx
 
-    onnx_path = _cached_export(spec, settings, folder, "onnx/model.onnx", export_onnx)
+    onnx_path = _cached_export(spec, settings, folder, weights_sha, "onnx/model.onnx", export_onnx)
     return OnnxEncoder(spec.id, folder, onnx_path, threads=settings.embed_threads, **prefixes)
 
 
-def _cached_export(spec: ModelSpec, settings: Settings, folder: Path, name: str, export) -> Path:  # noqa: ANN001
-    """An export of the model folder in the model cache, rebuilt when the weights change."""
-    weights = spec.source.locate()
-    source_sha = sha256_of(weights) if weights is not None and weights.is_file() else f"folder:{folder}"
+def _cached_export(  # noqa: ANN001 - export: Callable[[Path, Path], None]
+    spec: ModelSpec, settings: Settings, folder: Path, weights_sha: str, name: str, export
+) -> Path:
+    """An export of the model folder in the model cache, rebuilt when the weights change
+    (reusing the checksum verified at load instead of hashing the weights again)."""
+    source_sha = weights_sha or f"folder:{folder}"
     target = settings.models_dir() / spec.id / name
     return derived_file(target, source_sha, lambda out: export(folder, out))[0]
 
@@ -89,6 +93,6 @@ def _cached_export(spec: ModelSpec, settings: Settings, folder: Path, name: str,
 def create_cross_encoder(spec: ModelSpec, settings: Settings, metrics: EncoderMetrics):  # noqa: ANN201 - Ranker
     from ingot.ranking.cross_encoder import CrossEncoderRanker
 
-    return CrossEncoderRanker(spec.id, _model_folder(spec, settings), threads=settings.embed_threads,
+    return CrossEncoderRanker(spec.id, _model_folder(spec, settings)[0], threads=settings.embed_threads,
                               max_batch=settings.embed_max_batch,
                               on_batch=metrics.batch_observer(spec.id, "ranking"))

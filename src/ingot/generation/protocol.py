@@ -115,11 +115,6 @@ class SamplingFields(WireModel):
         )
 
 
-class TextPart(WireModel):
-    type: Literal["text"]
-    text: str
-
-
 class ChatMessage(WireModel):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None

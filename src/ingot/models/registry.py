@@ -7,7 +7,7 @@ carries it, or a path). Nothing here downloads: the server must start offline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -31,7 +31,6 @@ class ModelSpec:
     # shipped q4_1 at the same single-stream speed.
     cpu_precision: str | None = None
     chat_template: str | None = None  # None: use the template embedded in the GGUF
-    extra_stop: tuple[str, ...] = field(default=())
     # Embedding models: prefixes NIM's input_type applies (e5: "query: " / "passage: ").
     query_prefix: str = ""
     passage_prefix: str = ""
@@ -88,6 +87,22 @@ CATALOG: tuple[ModelSpec, ...] = (SMOLLM2_135M, QWEN25_CODER_05B, ALL_MINILM_L6_
 
 class UnknownModelError(KeyError):
     """No catalog entry matches a model name."""
+
+
+class ServedNames:
+    """The names a running service answers to (id and aliases, any case), and the one
+    check every request's ``model`` field goes through: absent is fine, unknown is a 404."""
+
+    def __init__(self, model_id: str, names: tuple[str, ...], role: str) -> None:
+        self.model_id = model_id
+        self.role = role
+        self._names = {n.lower() for n in (model_id, *names)}
+
+    def check(self, requested: str | None) -> None:
+        if requested and requested.lower() not in self._names:
+            raise UnknownModelError(
+                f"The model '{requested}' does not exist; {self.role} is served by '{self.model_id}'."
+            )
 
 
 def find_model(name: str, kind: str = "chat") -> ModelSpec:

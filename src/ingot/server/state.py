@@ -46,9 +46,6 @@ class ServerState:
             "ranking": self.ranking_spec is not None or self.ranking_by_embeddings,
         }
 
-    def ready(self) -> bool:
-        return self.loading_done and not self.load_errors
-
 
 def get_state(request: Request) -> ServerState:
     return request.app.state.ingot

@@ -62,7 +62,6 @@ class Sequence:
     n_generated: int = 0
     text: TextStream | None = None
     prompt_logprobs: list[TokenLogprob | None] | None = None
-    finished: bool = False
 
     @property
     def prompt(self) -> list[int]:
@@ -367,7 +366,6 @@ class Scheduler:
         reason: FinishReason,
         stop_reason: str | int | None,
     ) -> None:
-        seq.finished = True
         with self._lock:
             self._release(seq)
         seq.deliver(self._output(seq, delta, tokens, logprob, reason, stop_reason))
