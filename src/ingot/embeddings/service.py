@@ -15,7 +15,7 @@ from ingot.embeddings.protocol import Encoder
 from ingot.engines.protocol import InvalidRequestError
 from ingot.generation.protocol import WireModel
 from ingot.metrics import EncoderMetrics
-from ingot.models.registry import UnknownModelError
+from ingot.models.registry import ServedNames
 
 MAX_INPUTS = 2048  # OpenAI's per-request limit
 MAX_TOTAL_TOKENS = 300_000  # OpenAI's per-request limit
@@ -54,7 +54,7 @@ class EmbeddingService:
     ) -> None:
         self.encoder = encoder
         self.model_id = encoder.info.id
-        self._names = {n.lower() for n in served_names}
+        self._served = ServedNames(self.model_id, served_names, "embeddings")
         self._metrics = metrics
         self.batcher: DynamicBatcher[list[int], np.ndarray] = DynamicBatcher(
             lambda batch: list(encode_bucketed(encoder, batch)), name="embeddings", max_batch_items=max_batch,
@@ -62,8 +62,7 @@ class EmbeddingService:
         )
 
     def check_model(self, name: str | None) -> None:
-        if name and name.lower() not in self._names:
-            raise UnknownModelError(f"The model '{name}' does not exist; embeddings are served by '{self.model_id}'.")
+        self._served.check(name)
 
     def token_inputs(self, raw: Any, input_type: str | None, truncate: str) -> list[list[int]]:
         """Validate and tokenize ``input`` into model token ids (special tokens included)."""

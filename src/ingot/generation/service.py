@@ -19,7 +19,7 @@ from ingot.generation.fanout import Fanout
 from ingot.generation.grammar import grammar_for_json_object, grammar_for_json_schema
 from ingot.generation.protocol import ChatCompletionRequest, CompletionRequest
 from ingot.metrics import GenerationMetrics
-from ingot.models.registry import UnknownModelError
+from ingot.models.registry import ServedNames
 
 
 @dataclass
@@ -35,7 +35,7 @@ class GenerationService:
     def __init__(self, engine: Engine, served_names: tuple[str, ...], metrics: GenerationMetrics) -> None:
         self.engine = engine
         self.model_id = engine.info.id
-        self._names = {n.lower() for n in served_names}
+        self._served = ServedNames(self.model_id, served_names, "chat")
         self._metrics = metrics
         info = engine.info
         digest = hashlib.sha256(f"{info.sha256}|{info.precision}|{info.engine}".encode()).hexdigest()
@@ -44,8 +44,7 @@ class GenerationService:
     # ---- helpers shared by both endpoints ------------------------------------------
 
     def check_model(self, name: str | None) -> None:
-        if name and name.lower() not in self._names:
-            raise UnknownModelError(f"The model '{name}' does not exist; this server serves '{self.model_id}'.")
+        self._served.check(name)
 
     def chat_prompt_ids(self, request_messages: list, add_generation_prompt: bool = True) -> list[int]:
         try:

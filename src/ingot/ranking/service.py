@@ -10,7 +10,7 @@ from pydantic import Field
 
 from ingot.engines.protocol import InvalidRequestError
 from ingot.generation.protocol import WireModel
-from ingot.models.registry import UnknownModelError
+from ingot.models.registry import ServedNames
 from ingot.ranking.protocol import Ranker
 
 MAX_PASSAGES = 1000
@@ -44,11 +44,10 @@ class RankingService:
     def __init__(self, ranker: Ranker, served_names: tuple[str, ...]) -> None:
         self.ranker = ranker
         self.model_id = ranker.info.id
-        self._names = {n.lower() for n in served_names} | {self.model_id.lower()}
+        self._served = ServedNames(self.model_id, served_names, "ranking")
 
     def check_model(self, name: str | None) -> None:
-        if name and name.lower() not in self._names:
-            raise UnknownModelError(f"The model '{name}' does not exist; ranking is served by '{self.model_id}'.")
+        self._served.check(name)
 
     async def _scores(self, query: str, passages: list[str], truncate: str) -> np.ndarray:
         if len(passages) > MAX_PASSAGES:
