@@ -1,0 +1,180 @@
+"""``ingot ingest`` and ``ingot search``: the knowledge base from the terminal, in this
+process (same pipeline, store and retrieval as the server; no server needed)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ingot.cli_common import ConfigOpt, err, fail, settings_or_exit
+
+console = Console()
+
+STAGES = ("extract", "chunk", "embed", "store")
+
+
+def collect_files(paths: list[Path], extensions: tuple[str, ...]) -> tuple[list[tuple[str, Path]], list[Path]]:
+    """(source name, absolute path) for every file to ingest, and the directory roots
+    (for --sync). A directory's files are named ``<dir name>/<relative path>`` so the same
+    folder gives the same document ids from any working directory; hidden files are skipped."""
+    files: list[tuple[str, Path]] = []
+    roots: list[Path] = []
+    for path in paths:
+        path = path.expanduser().absolute()
+        if path.is_dir():
+            roots.append(path)
+            for dirpath, dirnames, filenames in os.walk(path):
+                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                for name in sorted(filenames):
+                    full = Path(dirpath) / name
+                    if name.startswith(".") or full.suffix.lower().lstrip(".") not in extensions:
+                        continue
+                    files.append((f"{path.name}/{full.relative_to(path).as_posix()}", full))
+        elif path.is_file():
+            files.append((path.name, path))
+        else:
+            fail(f"no such file or directory: {path}")
+    return files, roots
+
+
+def ingest(
+    paths: list[Path] = typer.Argument(..., help="Files or folders (searched recursively)."),
+    collection: str = typer.Option(..., "--collection", help="Collection name (created if absent)."),
+    sync: bool = typer.Option(False, "--sync", help="Remove documents whose source file under the given folders is gone."),
+    acl: Optional[str] = typer.Option(None, help="Comma-separated ACL groups for these documents."),
+    as_json: bool = typer.Option(False, "--json", help="Print the job as JSON instead of a summary."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Ingest documents into a collection: added, replaced when changed, skipped when unchanged."""
+    from ingot.kb.jobs import SourceFile
+    from ingot.kb.local import local_knowledge_base
+    from ingot.kb.service import job_dict
+    from ingot.server.uploads import acl_groups
+    from ingot.store.protocol import StoreError
+
+    settings = settings_or_exit(config)
+    try:
+        groups = acl_groups(acl)
+    except Exception as exc:  # noqa: BLE001 - APIError: show its message
+        fail(getattr(exc, "message", str(exc)))
+    files, roots = collect_files(paths, settings.upload_extensions)
+    if not files and not sync:
+        fail("no files to ingest (supported: " + ", ".join(settings.upload_extensions) + ")")
+
+    async def run() -> tuple[dict, list]:
+        async with local_knowledge_base(settings) as kb:
+            kb.ensure_collection(collection)
+            progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                TimeElapsedColumn(), console=err, transient=True)
+            with progress:
+                overall = progress.add_task("documents", total=len(files))
+                job = kb.submit_paths(collection, [SourceFile(s, p, str(p)) for s, p in files], groups)
+                per_file: dict[int, TaskID] = {}
+                waiter = asyncio.ensure_future(kb.jobs.wait(job.id))
+                while not waiter.done():
+                    _show(progress, overall, per_file, kb.job(job.id))
+                    await asyncio.wait([waiter], timeout=0.2)
+                _show(progress, overall, per_file, kb.job(job.id))
+            removed = kb.sync(collection, roots, {str(p) for _, p in files}) if sync else []
+            return job_dict(kb.job(job.id)), removed
+
+    try:
+        job, removed = asyncio.run(run())
+    except StoreError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps({**job, "removed": [r.source for r in removed]}, indent=2))
+    else:
+        _summary(job, removed)
+    if job["progress"]["failed"]:
+        raise typer.Exit(1)
+
+
+def _show(progress: Progress, overall: TaskID, per_file: dict[int, TaskID], job) -> None:  # noqa: ANN001
+    """Overall bar, plus one bar per running file that advances through the stages."""
+    finished = sum(1 for i in job.items if i.finished)
+    progress.update(overall, completed=finished, description=f"documents ({job.collection})")
+    for item in job.items:
+        task = per_file.get(item.idx)
+        if item.status == "running" and task is None:
+            task = per_file[item.idx] = progress.add_task(f"  {item.filename}", total=len(STAGES))
+        if task is None:
+            continue
+        if item.finished:
+            progress.remove_task(task)
+            del per_file[item.idx]
+        elif item.stage in STAGES:
+            progress.update(task, completed=STAGES.index(item.stage), description=f"  {item.filename} [{item.stage}]")
+
+
+def _summary(job: dict, removed: list) -> None:  # noqa: ANN001
+    counts = Counter(d["action"] or d["status"] for d in job["documents"])
+    for doc in job["documents"]:
+        if doc["status"] == "failed":
+            err.print(f"[bold red]{doc['filename']}:[/] {doc['error']['reason']}: {doc['error']['message']}")
+    parts = [f"{counts.get(k, 0)} {k}" for k in ("added", "replaced", "unchanged", "failed")]
+    if removed:
+        parts.append(f"{len(removed)} removed")
+    seconds = (job["finished_at"] or time.time()) - job["created_at"] if job["created_at"] else 0
+    console.print(f"{job['collection']}: " + ", ".join(parts) + f" ({len(job['documents'])} files, {seconds:.0f} s)")
+
+
+def search(
+    query: str = typer.Argument(..., help="What to look for."),
+    collection: list[str] = typer.Option(..., "--collection", help="Collection(s) to search."),
+    top_k: int = typer.Option(5, "--top-k", "-k", min=1, max=100),
+    mode: str = typer.Option("hybrid", help="hybrid | dense | bm25"),
+    rerank: Optional[bool] = typer.Option(None, "--rerank/--no-rerank", help="Default: INGOT_SEARCH_RERANK."),
+    as_json: bool = typer.Option(False, "--json"),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Search collections and print the best passages with their source and page."""
+    from ingot.kb.local import local_knowledge_base
+    from ingot.store.protocol import StoreError
+
+    if mode not in ("hybrid", "dense", "bm25"):
+        fail(f"--mode must be hybrid, dense or bm25, not {mode!r}")
+    if not query.strip():
+        fail("the query is empty")
+    settings = settings_or_exit(config)
+
+    async def run():  # noqa: ANN202
+        async with local_knowledge_base(settings) as kb:
+            return await kb.retrieval.search(collection, query, top_k=top_k, mode=mode, rerank=rerank)  # type: ignore[arg-type]
+
+    try:
+        result = asyncio.run(run())
+    except StoreError as exc:
+        fail(str(exc) if " " in str(exc) else f"collection {str(exc)!r} does not exist")
+    rows = [p.to_dict(i) for i, p in enumerate(result.passages, start=1)]
+    if as_json:
+        print(json.dumps({"object": "search.result", "query": query, "mode": mode, "reranked": result.reranked,
+                          "data": rows}, indent=2))
+        return
+    if not rows:
+        console.print("no passages found")
+        return
+    table = Table(show_lines=True)
+    for column in ("#", "score", "source", "page", "text"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        page = _pages(row["page_start"], row["page_end"]) or (row["location"] or "")
+        text = row["text"] if len(row["text"]) <= 300 else row["text"][:300] + "..."
+        table.add_row(str(row["rank"]), f"{row['score']:.4f}", row["source"], page, text)
+    console.print(table)
+
+
+def _pages(start: int | None, end: int | None) -> str:
+    if start is None:
+        return ""
+    return str(start) if end in (None, start) else f"{start}-{end}"

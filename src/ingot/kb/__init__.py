@@ -1,0 +1,1 @@
+"""The knowledge base: collections, durable ingestion jobs, documents (see docs/api.md)."""

@@ -1,0 +1,156 @@
+"""Durable ingestion jobs: a worker pool over the catalog's job table.
+
+A job is written to SQLite (with its uploaded bytes spooled to disk) before the client
+gets its id, so an acknowledged job always finishes: at start the runner puts every item
+of an ``upload`` job that never finished back in the queue (a ``kill -9`` mid-document
+simply redoes that document; the store replace is idempotent). Items started by the CLI
+are not resumed by a server (the CLI re-run skips what is already done).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ingot.kb.catalog import Catalog, Job, JobItem, new_job_id
+from ingot.kb.pipeline import DocumentPipeline, document_id_for, remove_spool
+
+log = logging.getLogger("ingot.jobs")
+
+
+@dataclass
+class SourceFile:
+    """One file to ingest: its display/source name and where its bytes are."""
+
+    source: str
+    data_path: Path
+    origin: str | None = None  # absolute path of the user's file (CLI), for --sync
+
+
+class JobRunner:
+    def __init__(
+        self, catalog: Catalog, pipeline: DocumentPipeline, *, workers: int, spool_dir: Path, origin: str
+    ) -> None:
+        self.catalog = catalog
+        self.pipeline = pipeline
+        self.workers = workers
+        self.spool_dir = spool_dir
+        self.origin = origin
+        self._queue: asyncio.Queue[tuple[str, JobItem]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+        self._done_events: dict[str, asyncio.Event] = {}
+        self.on_item: Callable[[JobItem], None] | None = None  # progress callback (CLI)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, *, resume: bool = True) -> int:
+        """Start the workers; resume unfinished items of this runner's origin (or, with
+        ``resume=False``, mark them failed as interrupted). Returns how many were found."""
+        resumed = self.catalog.unfinished_items(self.origin)
+        if not resume:
+            for item in resumed:
+                self.catalog.update_item(item.job_id, item.idx, status="failed", stage=None,
+                                         error_reason="interrupted", error_message="the ingesting process stopped",
+                                         finished_at=time.time())
+            resumed = []
+        for item in resumed:
+            item.status, item.stage = "queued", None
+            job = self.catalog.job(item.job_id)
+            if job is not None:
+                self._queue.put_nowait((job.collection, item))
+        if resumed:
+            log.info("resuming %d unfinished ingestion item(s)", len(resumed))
+        self._clean_spool()
+        self._tasks = [asyncio.create_task(self._worker(), name=f"ingest-{i}") for i in range(self.workers)]
+        return len(resumed)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    def _clean_spool(self) -> None:
+        """Spool folders of jobs that no longer need their bytes (finished, or never committed)."""
+        if not self.spool_dir.is_dir():
+            return
+        for folder in self.spool_dir.iterdir():
+            job = self.catalog.job(folder.name)
+            if job is None or all(i.finished for i in job.items):
+                shutil.rmtree(folder, ignore_errors=True)
+
+    # ------------------------------------------------------------------ submit
+
+    def spool_folder(self, job_id: str) -> Path:
+        folder = self.spool_dir / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def submit(self, collection: str, files: list[SourceFile], acl: list[str], *, job_id: str | None = None) -> Job:
+        """Record a job for ``files`` and queue its items. The bytes must already be at
+        each ``data_path`` (spooled uploads are written before this call)."""
+        job = Job(id=job_id or new_job_id(), collection=collection, origin=self.origin, status="queued",
+                  created_at=time.time())
+        items = [
+            JobItem(job_id=job.id, idx=i, filename=f.source, document_id=document_id_for(f.source),
+                    data_path=str(f.data_path), origin=f.origin, acl=list(acl))
+            for i, f in enumerate(files)
+        ]
+        job.items = items
+        self.catalog.add_job(job)
+        self._done_events[job.id] = asyncio.Event()
+        for item in items:
+            self._queue.put_nowait((collection, replace(item)))  # workers own their copies
+        return replace(job, items=[replace(i) for i in items])
+
+    async def wait(self, job_id: str) -> Job:
+        """Until every item of the job has finished (for the CLI)."""
+        job = self.catalog.job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        if job.status != "done":
+            await self._done_events.setdefault(job_id, asyncio.Event()).wait()
+        return self.catalog.job(job_id)  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ workers
+
+    async def _worker(self) -> None:
+        while True:
+            collection, item = await self._queue.get()
+            try:
+                await self._process(collection, item)
+            finally:
+                self._queue.task_done()
+
+    async def _process(self, collection: str, item: JobItem) -> None:
+        if not self._collection_exists(collection):
+            self.catalog.update_item(item.job_id, item.idx, status="failed", error_reason="collection_deleted",
+                                     error_message=f"collection {collection!r} was deleted", finished_at=time.time())
+            item.status = "failed"
+        else:
+            item = await self.pipeline.run(collection, item)
+        remove_spool(item, self.spool_dir)
+        if self.on_item is not None:
+            self.on_item(item)
+        job = self.catalog.job(item.job_id)
+        if job is not None and job.status == "done":
+            event = self._done_events.pop(item.job_id, None)
+            if event is not None:
+                event.set()
+
+    def _collection_exists(self, collection: str) -> bool:
+        try:
+            return collection in self.pipeline.store.list_collections()
+        except Exception:  # noqa: BLE001 - let the pipeline report the store's error
+            return True
+
+    def pending(self) -> int:
+        return self._queue.qsize()

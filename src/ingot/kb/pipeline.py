@@ -1,0 +1,214 @@
+"""One file -> one document in a collection: hash, extract, chunk, embed, store, record.
+
+Each stage is written to the job item as it starts, so ``GET /v1/jobs/{id}`` shows where
+a long file is. The decision insert / skip / replace is made from the content hash:
+
+* same document id and same bytes as stored -> ``unchanged`` (nothing is extracted);
+* new id -> ``added``; same id, other bytes -> ``replaced``: the store swaps the
+  document's chunks in one commit, so a search sees the old version or the new one.
+
+Failures (bad file, timeout, extraction crash) end the item as ``failed`` with a stable
+reason and never raise: the rest of the job continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ingot.ingest.chunk import Chunk, chunk_document
+from ingot.ingest.elements import Element, ExtractOptions
+from ingot.ingest.runner import FileResult, extract_data
+from ingot.kb.catalog import Catalog, DocumentRow, JobItem
+from ingot.kb.metrics import KnowledgeBaseMetrics
+from ingot.store.protocol import ChunkRecord, VectorStore
+
+log = logging.getLogger("ingot.ingest")
+
+EmbedPassages = Callable[[list[str]], Awaitable[np.ndarray]]
+
+
+def document_id_for(source: str) -> str:
+    """Stable id from the source name: the same name always maps to the same document."""
+    return "doc_" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:24]
+
+
+class KeyedLocks:
+    """One asyncio lock per key, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[object, tuple[asyncio.Lock, int]] = {}
+
+    @contextlib.asynccontextmanager
+    async def hold(self, key: object) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+@dataclass
+class PipelineOptions:
+    chunk_max_tokens: int = 256
+    chunk_overlap_tokens: int = 32
+    extract_timeout_s: float = 120.0
+    ocr: bool = True
+
+
+class DocumentPipeline:
+    """Runs the stages for one job item; safe to run for different documents concurrently."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: VectorStore,
+        embed_passages: EmbedPassages,
+        options: PipelineOptions,
+        metrics: KnowledgeBaseMetrics,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self.embed_passages = embed_passages
+        self.options = options
+        self.metrics = metrics
+        self._doc_locks = KeyedLocks()
+
+    async def run(self, collection: str, item: JobItem) -> JobItem:
+        """Process ``item``; its final state is in the catalog and returned."""
+        async with self._doc_locks.hold((collection, item.document_id)):
+            # two uploads of one name: processed one after the other, never interleaved
+            try:
+                return await self._run(collection, item)
+            except Exception as exc:  # noqa: BLE001 - one file's failure is reported, never raised
+                log.exception("ingesting %s failed", item.filename)
+                return self._fail(item, "failed", f"{type(exc).__name__}: {exc}")
+
+    async def _run(self, collection: str, item: JobItem) -> JobItem:
+        self._update(item, status="running", stage="extract", started_at=time.time())
+        data = await asyncio.to_thread(_read, item.data_path)
+        if data is None:
+            return self._fail(item, "missing", "the file's bytes are no longer available")
+        content_hash = hashlib.sha256(data).hexdigest()
+        previous = self.catalog.document(collection, item.document_id)
+        if previous is not None and previous.content_hash == content_hash and previous.acl == item.acl:
+            self.metrics.documents.labels("unchanged").inc()
+            return self._finish(item, action="unchanged", format=previous.format, pages=previous.pages,
+                                chunks=previous.chunks)
+        action = "replaced" if previous is not None else "added"
+        self._update(item, action=action)
+
+        started = time.monotonic()
+        options = ExtractOptions(filename=item.filename, ocr=self.options.ocr)
+        result: FileResult = await asyncio.to_thread(
+            extract_data, data, options, timeout_s=self.options.extract_timeout_s
+        )
+        self.metrics.stage_seconds.labels("extract").observe(time.monotonic() - started)
+        if not result.ok:
+            return self._fail(item, result.error_reason or "failed", result.error or "extraction failed")
+        self.metrics.pages.inc(result.pages or 0)
+
+        self._update(item, stage="chunk", format=result.format, pages=result.pages)
+        document = DocumentRow(
+            collection=collection, id=item.document_id, source=item.filename, content_hash=content_hash, chunks=0,
+            origin=item.origin, format=result.format, pages=result.pages, acl=list(item.acl),
+        )
+        chunks = await self.index(document, result.elements, on_stage=lambda stage: self._update(item, stage=stage))
+        if not chunks:
+            return self._fail(item, "empty", "the file has no text to index")
+        self.metrics.documents.labels(action).inc()
+        return self._finish(item, action=action, format=result.format, pages=result.pages, chunks=chunks)
+
+    async def index(
+        self, document: DocumentRow, elements: list[Element], on_stage: Callable[[str], None] | None = None
+    ) -> int:
+        """Chunk, embed and store one document's elements, then record it in the catalog.
+        Returns the number of chunks (0: nothing indexable; nothing is written)."""
+        stage = on_stage or (lambda _: None)
+        started = time.monotonic()
+        chunks: list[Chunk] = await asyncio.to_thread(
+            chunk_document, elements, document_id=document.id, content_hash=document.content_hash,
+            max_tokens=self.options.chunk_max_tokens, overlap_tokens=self.options.chunk_overlap_tokens,
+        )
+        self.metrics.stage_seconds.labels("chunk").observe(time.monotonic() - started)
+        if not chunks:
+            return 0
+
+        stage("embed")
+        started = time.monotonic()
+        vectors = await self.embed_passages([c.text for c in chunks])
+        self.metrics.stage_seconds.labels("embed").observe(time.monotonic() - started)
+
+        stage("store")
+        started = time.monotonic()
+        now = time.time()
+        records = [_record(c, v, document, now) for c, v in zip(chunks, vectors)]
+        await asyncio.to_thread(self.store.replace_document, document.collection, document.id, records)
+        document.chunks, document.created_at, document.updated_at = len(records), now, now
+        await asyncio.to_thread(self.catalog.put_document, document)  # after the store: see catalog.py
+        self.metrics.stage_seconds.labels("store").observe(time.monotonic() - started)
+        self.metrics.chunks.inc(len(records))
+        return len(records)
+
+    # ------------------------------------------------------------------ item state
+
+    def _update(self, item: JobItem, **fields: object) -> None:
+        for name, value in fields.items():
+            setattr(item, name, value)
+        self.catalog.update_item(item.job_id, item.idx, **fields)
+
+    def _finish(self, item: JobItem, **fields: object) -> JobItem:
+        self._update(item, status="done", stage=None, finished_at=time.time(), **fields)
+        return item
+
+    def _fail(self, item: JobItem, reason: str, message: str) -> JobItem:
+        self.metrics.documents.labels("failed").inc()
+        self.metrics.failures.labels(reason).inc()
+        log.warning("%s: %s: %s", item.filename, reason, message)
+        self._update(item, status="failed", stage=None, action=None, error_reason=reason, error_message=message,
+                     finished_at=time.time())
+        return item
+
+
+def _read(path: str) -> bytes | None:
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def _record(chunk: Chunk, vector: np.ndarray, document: DocumentRow, now: float) -> ChunkRecord:
+    return ChunkRecord(
+        id=chunk.id, document_id=document.id, content_hash=document.content_hash, text=chunk.text,
+        vector=np.asarray(vector, dtype=np.float32), source=document.source, page_start=chunk.page_start,
+        page_end=chunk.page_end, location=chunk.location, heading_path=list(chunk.heading_path),
+        kinds=list(chunk.kinds), acl=list(document.acl), created_at=now,
+    )
+
+
+def remove_spool(item: JobItem, spool_dir: Path) -> None:
+    """Delete an upload's spooled bytes once its item has finished (CLI items point at
+    the user's own files, which are never touched)."""
+    path = Path(item.data_path)
+    if path.parent.parent == spool_dir:
+        try:
+            os.unlink(path)
+            if not any(path.parent.iterdir()):
+                path.parent.rmdir()
+        except OSError:
+            pass

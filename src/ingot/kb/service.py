@@ -1,0 +1,219 @@
+"""The knowledge base facade the HTTP routes and the CLI share: collections (vector store +
+catalog metadata), documents, ingestion jobs and search.
+
+Layout under ``data_dir``: ``kb.sqlite`` (catalog and jobs), ``spool/<job id>/<n>``
+(uploaded bytes until their document is ingested), and the store's own files
+(``lancedb/`` or a Milvus Lite ``.db``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from ingot.config import Settings
+from ingot.kb.catalog import Catalog, CollectionRow, DocumentRow, Job, new_job_id
+from ingot.kb.embedder import KBEmbedder
+from ingot.kb.errors import DocumentNotFound, JobNotFound
+from ingot.kb.jobs import JobRunner, SourceFile
+from ingot.kb.metrics import KnowledgeBaseMetrics
+from ingot.kb.pipeline import DocumentPipeline, PipelineOptions
+from ingot.ranking.protocol import Ranker
+from ingot.retrieval.service import FusionSettings, RetrievalService
+from ingot.store.protocol import CollectionExists, CollectionNotFound, VectorStore, check_collection_name
+
+SPOOL_CHUNK = 1 << 20
+
+
+@dataclass
+class CollectionInfo:
+    row: CollectionRow
+    documents: int
+    chunks: int
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.row
+        return {
+            "object": "collection", "name": r.name, "description": r.description, "acl": r.acl,
+            "documents": self.documents, "chunks": self.chunks, "created_at": int(r.created_at),
+            "embedding_model": r.embedding_model, "dimensions": r.dimensions,
+        }
+
+
+def document_dict(row: DocumentRow) -> dict[str, Any]:
+    return {
+        "object": "document", "id": row.id, "collection": row.collection, "source": row.source,
+        "content_hash": row.content_hash, "format": row.format, "pages": row.pages, "chunks": row.chunks,
+        "acl": row.acl, "created_at": int(row.created_at), "updated_at": int(row.updated_at),
+    }
+
+
+def job_dict(job: Job) -> dict[str, Any]:
+    items = job.items
+    return {
+        "object": "ingest.job", "id": job.id, "collection": job.collection, "status": job.status,
+        "created_at": int(job.created_at), "started_at": _int(job.started_at), "finished_at": _int(job.finished_at),
+        "progress": {
+            "total": len(items),
+            "finished": sum(1 for i in items if i.finished),
+            "failed": sum(1 for i in items if i.status == "failed"),
+        },
+        "documents": [
+            {
+                "filename": i.filename, "document_id": i.document_id, "status": i.status, "stage": i.stage,
+                "action": i.action, "format": i.format, "pages": i.pages, "chunks": i.chunks,
+                "error": {"reason": i.error_reason, "message": i.error_message} if i.error_reason else None,
+            }
+            for i in items
+        ],
+    }
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+class KnowledgeBase:
+    def __init__(
+        self,
+        settings: Settings,
+        store: VectorStore,
+        embedder: KBEmbedder,
+        ranker: Ranker | None,
+        metrics: KnowledgeBaseMetrics,
+        *,
+        origin: str = "upload",
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.embedder = embedder
+        self.metrics = metrics
+        self.catalog = Catalog(settings.data_dir / "kb.sqlite")
+        self.spool_dir = settings.data_dir / "spool"
+        options = PipelineOptions(
+            chunk_max_tokens=settings.chunk_max_tokens, chunk_overlap_tokens=settings.chunk_overlap_tokens,
+            extract_timeout_s=settings.ingest_timeout_s,
+        )
+        self.pipeline = DocumentPipeline(self.catalog, store, embedder.passages, options, metrics)
+        self.jobs = JobRunner(self.catalog, self.pipeline, workers=settings.ingest_workers,
+                              spool_dir=self.spool_dir, origin=origin)
+        self.retrieval = RetrievalService(
+            store, embedder.query, ranker,
+            FusionSettings(candidates=settings.search_candidates, rrf_k=settings.rrf_k,
+                           dense_weight=settings.rrf_dense_weight, bm25_weight=settings.rrf_bm25_weight,
+                           rerank=settings.search_rerank),
+            metrics,
+        )
+
+    async def start(self) -> None:
+        """Start ingestion workers. A server resumes its unfinished upload jobs; the CLI's
+        interrupted runs are marked failed (re-running the command redoes only what changed)."""
+        await self.jobs.start(resume=self.jobs.origin == "upload")
+
+    async def close(self) -> None:
+        await self.jobs.stop()
+        self.catalog.close()
+        await asyncio.to_thread(self.store.close)
+
+    # ------------------------------------------------------------------ collections
+
+    def create_collection(self, name: str, description: str = "", acl: list[str] | None = None) -> CollectionInfo:
+        check_collection_name(name)
+        self.store.create_collection(name, self.embedder.dimensions)  # raises CollectionExists
+        row = CollectionRow(name=name, description=description, acl=list(acl or []), created_at=time.time(),
+                            embedding_model=self.embedder.model_id, dimensions=self.embedder.dimensions)
+        self.catalog.put_collection(row)
+        return CollectionInfo(row, 0, 0)
+
+    def ensure_collection(self, name: str, acl: list[str] | None = None) -> CollectionInfo:
+        try:
+            return self.create_collection(name, acl=acl)
+        except CollectionExists:
+            return self.collection(name)
+
+    def collection(self, name: str) -> CollectionInfo:
+        if name not in self.store.list_collections():
+            raise CollectionNotFound(f"collection {name!r} does not exist")
+        row = self.catalog.collection(name) or CollectionRow(name=name)
+        return CollectionInfo(row, self.catalog.document_counts().get(name, 0), self.store.count(name))
+
+    def collections(self) -> list[CollectionInfo]:
+        counts = self.catalog.document_counts()
+        out = []
+        for name in sorted(self.store.list_collections()):
+            row = self.catalog.collection(name) or CollectionRow(name=name)
+            out.append(CollectionInfo(row, counts.get(name, 0), self.store.count(name)))
+        return out
+
+    def drop_collection(self, name: str) -> None:
+        self.store.drop_collection(name)  # raises CollectionNotFound; chunks go first
+        self.catalog.drop_collection(name)
+
+    # ------------------------------------------------------------------ documents
+
+    def documents(self, collection: str) -> list[DocumentRow]:
+        self.collection(collection)
+        return self.catalog.documents(collection)
+
+    def document(self, collection: str, document_id: str) -> DocumentRow:
+        self.collection(collection)
+        row = self.catalog.document(collection, document_id)
+        if row is None:
+            raise DocumentNotFound(f"document {document_id!r} is not in collection {collection!r}")
+        return row
+
+    def delete_document(self, collection: str, document_id: str) -> None:
+        self.document(collection, document_id)
+        self.store.delete_documents(collection, [document_id])  # chunks first (see catalog.py)
+        self.catalog.delete_document(collection, document_id)
+
+    # ------------------------------------------------------------------ ingestion
+
+    def default_acl(self, collection: str) -> list[str]:
+        row = self.catalog.collection(collection)
+        return list(row.acl) if row else []
+
+    def submit_upload(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None) -> Job:
+        """Spool every upload to disk (fsynced), then record the job: an acknowledged job
+        survives a crash."""
+        self.collection(collection)
+        job_id = new_job_id()
+        folder = self.jobs.spool_folder(job_id)
+        sources = []
+        for i, (name, stream) in enumerate(files):
+            path = folder / str(i)
+            with path.open("wb") as out:
+                while block := stream.read(SPOOL_CHUNK):
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+            sources.append(SourceFile(source=name, data_path=path))
+        return self.jobs.submit(collection, sources, self.default_acl(collection) if acl is None else acl,
+                                job_id=job_id)
+
+    def submit_paths(self, collection: str, files: list[SourceFile], acl: list[str] | None) -> Job:
+        self.collection(collection)
+        return self.jobs.submit(collection, files, self.default_acl(collection) if acl is None else acl)
+
+    def job(self, job_id: str) -> Job:
+        job = self.catalog.job(job_id)
+        if job is None:
+            raise JobNotFound(f"job {job_id!r} does not exist")
+        return job
+
+    def sync(self, collection: str, roots: list[Path], present: set[str]) -> list[DocumentRow]:
+        """Remove documents ingested from files under ``roots`` whose file is gone
+        (``present``: absolute paths seen now). Returns the removed documents."""
+        removed = []
+        for root in roots:
+            for row in self.catalog.documents_under(collection, str(root)):
+                if row.origin not in present:
+                    self.store.delete_documents(collection, [row.id])
+                    self.catalog.delete_document(collection, row.id)
+                    removed.append(row)
+        return removed
+

@@ -1,0 +1,1 @@
+"""Query -> dense + BM25 search -> reciprocal-rank fusion -> optional rerank -> passages."""

@@ -1,0 +1,118 @@
+"""Collections, documents and ingestion jobs (docs/api.md). Thin: validate, call the
+knowledge base, serialize. Store and catalog calls run in worker threads."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from ingot.generation.protocol import WireModel
+from ingot.kb.service import KnowledgeBase, document_dict, job_dict
+from ingot.server.auth import Principal, get_principal, require_admin
+from ingot.server.errors import APIError
+from ingot.server.state import get_kb
+from ingot.server.uploads import acl_groups, checked_uploads
+
+router = APIRouter(tags=["knowledge base"])
+
+GroupName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+
+
+class CreateCollection(WireModel):
+    name: str = Field(min_length=1, max_length=63)
+    description: str = Field("", max_length=4096)
+    acl: list[GroupName] = Field(default_factory=list, max_length=256)
+
+
+@router.post("/v1/collections", status_code=201)
+async def create_collection(body: CreateCollection, kb: KnowledgeBase = Depends(get_kb)) -> JSONResponse:
+    info = await asyncio.to_thread(kb.create_collection, body.name, body.description, list(body.acl))
+    return JSONResponse(info.to_dict(), status_code=201)
+
+
+@router.get("/v1/collections")
+async def list_collections(kb: KnowledgeBase = Depends(get_kb)) -> JSONResponse:
+    infos = await asyncio.to_thread(kb.collections)
+    return JSONResponse({"object": "list", "data": [i.to_dict() for i in infos]})
+
+
+@router.get("/v1/collections/{name}")
+async def get_collection(name: str, kb: KnowledgeBase = Depends(get_kb)) -> JSONResponse:
+    return JSONResponse((await asyncio.to_thread(kb.collection, name)).to_dict())
+
+
+@router.delete("/v1/collections/{name}")
+async def delete_collection(
+    name: str, kb: KnowledgeBase = Depends(get_kb), _: Principal = Depends(require_admin)
+) -> JSONResponse:
+    await asyncio.to_thread(kb.drop_collection, name)
+    return JSONResponse({"object": "collection.deleted", "name": name, "deleted": True})
+
+
+@router.post("/v1/collections/{name}/documents", status_code=202)
+async def upload_documents(
+    name: str,
+    request: Request,
+    files: list[UploadFile] = File(..., description="One or more files (PDF, DOCX, PPTX, XLSX, CSV, HTML, text, images)."),
+    acl: str | None = Form(None, description="Comma-separated ACL groups for these files; default: the collection's."),
+    kb: KnowledgeBase = Depends(get_kb),
+) -> JSONResponse:
+    groups = acl_groups(acl)
+    uploads = checked_uploads(files, kb.settings)
+    await asyncio.to_thread(kb.collection, name)
+    job = await asyncio.to_thread(kb.submit_upload, name, [(n, f.file) for n, f in uploads], groups)
+    return JSONResponse(job_dict(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+
+
+@router.get("/v1/jobs/{job_id}")
+async def get_job(job_id: str, kb: KnowledgeBase = Depends(get_kb)) -> JSONResponse:
+    return JSONResponse(job_dict(await asyncio.to_thread(kb.job, job_id)))
+
+
+@router.get("/v1/jobs")
+async def list_jobs(
+    collection: str | None = Query(None), limit: int = Query(20, ge=1, le=200), kb: KnowledgeBase = Depends(get_kb)
+) -> JSONResponse:
+    jobs = await asyncio.to_thread(kb.catalog.jobs, collection, limit)
+    return JSONResponse({"object": "list", "data": [job_dict(j) for j in jobs]})
+
+
+@router.get("/v1/collections/{name}/documents")
+async def list_documents(
+    name: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
+) -> JSONResponse:
+    rows = await asyncio.to_thread(kb.documents, name)
+    visible = [r for r in rows if _may_read(principal, r.acl)]
+    return JSONResponse({"object": "list", "data": [document_dict(r) for r in visible]})
+
+
+@router.get("/v1/collections/{name}/documents/{document_id}")
+async def get_document(
+    name: str, document_id: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
+) -> JSONResponse:
+    row = await asyncio.to_thread(kb.document, name, document_id)
+    if not _may_read(principal, row.acl):
+        raise APIError(404, f"document {document_id!r} is not in collection {name!r}", type="not_found_error",
+                       code="not_found")
+    return JSONResponse(document_dict(row))
+
+
+@router.delete("/v1/collections/{name}/documents/{document_id}")
+async def delete_document(
+    name: str, document_id: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
+) -> JSONResponse:
+    row = await asyncio.to_thread(kb.document, name, document_id)
+    if not _may_read(principal, row.acl):
+        raise APIError(404, f"document {document_id!r} is not in collection {name!r}", type="not_found_error",
+                       code="not_found")
+    await asyncio.to_thread(kb.delete_document, name, document_id)
+    return JSONResponse({"object": "document.deleted", "id": document_id, "deleted": True})
+
+
+def _may_read(principal: Principal, acl: list[str]) -> bool:
+    """Same rule as the store filter: public (no ACL) or sharing a group."""
+    return principal.groups is None or not acl or bool(set(acl) & set(principal.groups))
