@@ -1,0 +1,77 @@
+"""``ingot ingest`` and ``ingot search`` as a user runs them (subprocesses)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from kbutil import LOREM_DOCX, MULTI_PAGE_PDF, need_docs, page_containing
+
+
+def ingot(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "INGOT_DATA_DIR": str(data_dir), "INGOT_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "ingot.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_ingest_skip_replace_sync_and_search(data_dir: Path, tmp_path: Path) -> None:
+    need_docs(MULTI_PAGE_PDF, LOREM_DOCX)
+    folder = tmp_path / "handbook"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(MULTI_PAGE_PDF, folder / MULTI_PAGE_PDF.name)
+    shutil.copy(LOREM_DOCX, folder / "sub" / LOREM_DOCX.name)
+    (folder / "note.md").write_text("# Parking\n\nVisitors park on level 3 of the north garage.\n")
+    (folder / ".hidden.txt").write_text("never ingested")
+
+    first = ingot(data_dir, "ingest", str(folder), "--collection", "cli_docs", "--json")
+    assert first.returncode == 0, first.stderr
+    job = json.loads(first.stdout)
+    assert sorted(d["filename"] for d in job["documents"]) == [
+        "handbook/multi_page.pdf", "handbook/note.md", "handbook/sub/lorem_ipsum.docx"]
+    assert {d["action"] for d in job["documents"]} == {"added"}
+
+    again = ingot(data_dir, "ingest", str(folder), "--collection", "cli_docs")
+    assert again.returncode == 0, again.stderr
+    assert "0 added, 0 replaced, 3 unchanged, 0 failed" in again.stdout
+
+    (folder / "note.md").write_text("# Parking\n\nVisitors now park on level 5 of the south garage.\n")
+    (folder / "sub" / LOREM_DOCX.name).unlink()
+    synced = ingot(data_dir, "ingest", str(folder), "--collection", "cli_docs", "--sync")
+    assert synced.returncode == 0, synced.stderr
+    assert "0 added, 1 replaced, 1 unchanged, 0 failed, 1 removed" in synced.stdout
+
+    found = ingot(data_dir, "search", "where do visitors park", "--collection", "cli_docs", "--json", "-k", "3")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)["data"]
+    assert hits[0]["source"] == "handbook/note.md" and "level 5" in hits[0]["text"]
+    assert not any("level 3" in h["text"] for h in hits)
+    assert not any("lorem" in h["source"] for h in hits)
+
+    table = ingot(data_dir, "search", "Who patented the typewriter?", "--collection", "cli_docs", "-k", "1")
+    assert table.returncode == 0, table.stderr
+    assert "multi_page.pdf" in table.stdout
+    assert str(page_containing(MULTI_PAGE_PDF, "Sholes")) in table.stdout
+
+
+def test_cli_errors_are_one_line(data_dir: Path, tmp_path: Path) -> None:
+    missing = ingot(data_dir, "ingest", str(tmp_path / "nope"), "--collection", "x")
+    assert missing.returncode == 2 and "no such file or directory" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad_mode = ingot(data_dir, "search", "q", "--collection", "x", "--mode", "fuzzy")
+    assert bad_mode.returncode == 2 and "--mode" in bad_mode.stderr
+    no_collection = ingot(data_dir, "search", "q", "--collection", "does_not_exist")
+    assert no_collection.returncode == 2 and "does not exist" in no_collection.stderr
+    assert "Traceback" not in no_collection.stderr
+
+
+def test_failed_file_sets_exit_code_but_others_are_ingested(data_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "good.txt").write_text("Quarterly revenue grew by eleven percent.")
+    (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 truncated garbage")
+    result = ingot(data_dir, "ingest", str(tmp_path / "good.txt"), str(tmp_path / "bad.pdf"), "--collection", "cli_mixed")
+    assert result.returncode == 1
+    assert "1 added, 0 replaced, 0 unchanged, 1 failed" in result.stdout
+    assert "bad.pdf" in result.stderr
