@@ -1,0 +1,1 @@
+"""Retrieval-augmented chat: retrieve, fit passages into the prompt, answer with citations."""

@@ -1,0 +1,66 @@
+"""Follow-up question -> standalone search query, using the conversation.
+
+"Who patented it?" finds nothing on its own; retrieval needs "Who patented the
+typewriter?". The chat model rewrites the question (greedy, short). Small models
+sometimes answer instead of rewriting, or drop the topic, so the rewrite is kept only when
+it looks like a question about the conversation; otherwise the previous user question is
+prepended to the follow-up, which hybrid search handles well (its BM25 half matches the
+earlier topic words).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+REWRITE_INSTRUCTIONS = (
+    "Rewrite the follow-up question as one standalone question that can be understood without the "
+    "conversation. Replace pronouns like it, they, he, she, this with what they refer to. "
+    "Reply with the question only."
+)
+MAX_REWRITE_CHARS = 400
+WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9'-]+")
+STOP_WORDS = frozenset(
+    "a an and are as at be by did do does for from had has have he her his how in is it its of on or she so "
+    "that the their them they this to was were what when where which who whom why will with you your".split()
+)
+
+Generate = Callable[[list[dict[str, str]], int], Awaitable[str]]
+
+
+def content_words(text: str) -> set[str]:
+    return {w.lower() for w in WORD.findall(text) if w.lower() not in STOP_WORDS}
+
+
+def conversation_text(history: list[dict[str, str]], limit: int = 6) -> str:
+    lines = []
+    for message in history[-limit:]:
+        who = "User" if message["role"] == "user" else "Assistant"
+        content = message["content"].strip().replace("\n", " ")
+        lines.append(f"{who}: {content[:600]}")
+    return "\n".join(lines)
+
+
+async def standalone_query(history: list[dict[str, str]], question: str, generate: Generate) -> tuple[str, str]:
+    """(query, how): how is "as-is" (no history), "rewritten" or "combined" (fallback)."""
+    previous = [m["content"] for m in history if m["role"] == "user" and m["content"].strip()]
+    if not previous:
+        return question, "as-is"
+    prompt = [
+        {"role": "system", "content": REWRITE_INSTRUCTIONS},
+        {"role": "user", "content": f"Conversation:\n{conversation_text(history)}\n\nFollow-up question: {question}\n\n"
+                                    "Standalone question:"},
+    ]
+    rewritten = (await generate(prompt, 64)).strip().strip('"').splitlines()[0:1]
+    candidate = rewritten[0].strip() if rewritten else ""
+    context = content_words(" ".join(previous[-2:]))
+    asked = content_words(question)
+    words = content_words(candidate)
+    looks_right = (
+        0 < len(candidate) <= MAX_REWRITE_CHARS
+        and bool(words & context)  # carries the conversation's topic
+        and (not asked or bool(words & asked))  # and still asks what was asked
+    )
+    if looks_right:
+        return candidate, "rewritten"
+    return f"{previous[-1]} {question}", "combined"
