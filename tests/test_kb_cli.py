@@ -75,3 +75,26 @@ def test_failed_file_sets_exit_code_but_others_are_ingested(data_dir: Path, tmp_
     assert result.returncode == 1
     assert "1 added, 0 replaced, 0 unchanged, 1 failed" in result.stdout
     assert "bad.pdf" in result.stderr
+
+
+def test_ask_in_process_and_through_a_server(data_dir: Path, tmp_path: Path, server) -> None:
+    (tmp_path / "policy.md").write_text(
+        "# Travel policy\n\nEmployees book flights through the Skyway portal. Economy class is required for "
+        "flights shorter than six hours.\n")
+    assert ingot(data_dir, "ingest", str(tmp_path / "policy.md"), "--collection", "cli_ask").returncode == 0
+    here = ingot(data_dir, "ask", "Which portal do employees use to book flights?", "--collection", "cli_ask", "--json")
+    assert here.returncode == 0, here.stderr
+    answer = json.loads(here.stdout)
+    assert answer["citations"][0]["source"] == "policy.md"
+    assert answer["choices"][0]["message"]["content"].strip()
+
+    remote = ingot(data_dir, "ask", "Which portal do employees use to book flights?", "--collection", "cli_ask",
+                   "--url", server.base_url)
+    assert remote.returncode == 0, remote.stderr
+    assert "Sources" in remote.stdout and "[1] policy.md" in remote.stdout
+
+    refused = ingot(data_dir, "ask", "What is the boiling point of mercury?", "--collection", "cli_ask",
+                    "--url", server.base_url)
+    assert refused.returncode == 0 and "documents do not say" in refused.stdout
+    missing = ingot(data_dir, "ask", "anything", "--collection", "nope_nope", "--url", server.base_url)
+    assert missing.returncode == 2 and "does not exist" in missing.stderr

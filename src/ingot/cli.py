@@ -16,29 +16,18 @@ from rich.console import Console
 from rich.table import Table
 
 from ingot import __version__
-from ingot.config import SettingsError, load_settings
 
 app = typer.Typer(help="ingot: OpenAI-compatible model serving and RAG, offline-first.", no_args_is_help=True)
 models_app = typer.Typer(help="Models ingot knows and has locally.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+keys_app = typer.Typer(help="API keys: who may call the server, with which groups and quotas.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 console = Console()
-err = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}")
-    raise typer.Exit(2)
-
-
-def _settings(config: Optional[Path], **flags: object):  # noqa: ANN202
-    try:
-        return load_settings(config, **flags)
-    except SettingsError as exc:
-        _fail(str(exc))
-
-
-ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (also INGOT_CONFIG).")
+# Shared with the other command modules (cli_kb.py ...): one-line errors, settings.
+from ingot.cli_common import ConfigOpt, err  # noqa: E402
+from ingot.cli_common import fail as _fail  # noqa: E402
+from ingot.cli_common import settings_or_exit as _settings  # noqa: E402
 
 
 @app.command()
@@ -63,6 +52,8 @@ def serve(
     batch_tokens: Optional[int] = typer.Option(None, help="Tokens per decode step (INGOT_BATCH_TOKENS)."),
     model_precision: Optional[str] = typer.Option(
         None, help="auto | source | q8_0 | q4_0 ... (INGOT_MODEL_PRECISION)."),
+    model_profile: Optional[str] = typer.Option(
+        None, help="auto | latency | throughput | a profile id from `ingot profiles` (INGOT_MODEL_PROFILE)."),
     data_dir: Optional[Path] = typer.Option(None, help="State directory (INGOT_DATA_DIR)."),
     log_level: Optional[str] = typer.Option(None, help="debug|info|warning|error (INGOT_LOG_LEVEL)."),
     config: Optional[Path] = ConfigOpt,
@@ -77,19 +68,24 @@ def serve(
         config, host=host, port=port, model=model, embedding_model=embedding_model, ranking_model=ranking_model,
         threads=threads, parallel=parallel, max_queue=max_queue,
         context_length=context_length, batch_tokens=batch_tokens, model_precision=model_precision,
-        data_dir=data_dir, log_level=log_level,
+        model_profile=model_profile, data_dir=data_dir, log_level=log_level,
     )
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
-    )
+    from ingot.cli_models import serve_precheck
+
+    serve_precheck(settings)
+    from ingot.logging_setup import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
     try:
         application = build_app(settings)
     except UnknownModelError as exc:
         _fail(str(exc.args[0]))
     err.print(f"ingot {__version__} on http://{settings.host}:{settings.port}/v1 - chat: [bold]{settings.model}[/], "
               f"embeddings: [bold]{settings.embedding_model}[/], ranking: [bold]{settings.ranking_model}[/]")
+    # ingot's own access log (with request id and key) replaces uvicorn's; log_config=None
+    # keeps uvicorn from replacing the handlers set up above.
     uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, access_log=False, log_config=None)
 
 
 @models_app.command("list")
@@ -177,6 +173,105 @@ def chat(
         run_chat(settings, url=url, model=model, system=system, max_tokens=max_tokens, temperature=temperature)
     except ConnectionError as exc:
         _fail(str(exc))
+
+
+DataDirOpt = typer.Option(None, "--data-dir", help="State directory holding the key store (INGOT_DATA_DIR).")
+
+
+def _key_store(config: Optional[Path], data_dir: Optional[Path]):  # noqa: ANN202
+    from ingot.security.keys import KeyStore
+
+    return KeyStore(_settings(config, data_dir=data_dir).data_dir)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Option(..., "--name", help="Unique name of the key (a tenant, an app)."),
+    groups: str = typer.Option("", "--groups", help="Comma-separated ACL groups whose documents it may read."),
+    rpm: Optional[int] = typer.Option(None, "--rpm", help="Requests per minute (default: unlimited)."),
+    tpm: Optional[int] = typer.Option(None, "--tpm", help="Tokens per minute (default: unlimited)."),
+    admin: bool = typer.Option(False, "--admin", help="May manage keys and delete collections; reads everything."),
+    as_json: bool = typer.Option(False, "--json", help="Print the key and its record as JSON."),
+    data_dir: Optional[Path] = DataDirOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Create a key and print it once: only its hash is stored."""
+    import json
+
+    from ingot.security.keys import KeyStoreError
+
+    store = _key_store(config, data_dir)
+    try:
+        record, plaintext = store.create(name, groups=[g for g in groups.split(",") if g.strip()], admin=admin,
+                                         rpm=rpm, tpm=tpm)
+    except KeyStoreError as exc:
+        _fail(str(exc))
+    if as_json:
+        print(json.dumps({**record.public(), "key": plaintext}))
+        return
+    print(plaintext)
+    err.print(f"created key [bold]{record.name}[/] (id {record.id}); it is shown only now, store it safely")
+
+
+@keys_app.command("list")
+def keys_list(
+    show_revoked: bool = typer.Option(False, "--all", help="Include revoked keys."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    data_dir: Optional[Path] = DataDirOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """List keys (never their secrets)."""
+    import json
+
+    rows = [k.public() for k in _key_store(config, data_dir).list(include_revoked=show_revoked)]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="ingot API keys")
+    for column in ("id", "name", "groups", "admin", "rpm", "tpm", "revoked"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["id"], r["name"], ",".join(r["groups"]) or "-", "yes" if r["admin"] else "no",
+                      str(r["rpm"] or "-"), str(r["tpm"] or "-"), "yes" if r["revoked_at"] else "no")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: str = typer.Argument(..., help="Key id or name."),
+    data_dir: Optional[Path] = DataDirOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Revoke a key; a running server refuses it from its next request."""
+    from ingot.security.keys import KeyStoreError
+
+    try:
+        record = _key_store(config, data_dir).revoke(key)
+    except KeyStoreError as exc:
+        _fail(str(exc))
+    err.print(f"revoked key [bold]{record.name}[/] (id {record.id})")
+
+
+def _register_knowledge_base_commands() -> None:
+    from ingot import cli_kb
+
+    app.command("ingest")(cli_kb.ingest)
+    app.command("search")(cli_kb.search)
+    app.command("ask")(cli_kb.ask)
+
+
+_register_knowledge_base_commands()
+
+
+def _register_model_commands() -> None:
+    from ingot import cli_models
+
+    app.command("profiles")(cli_models.profiles)
+    models_app.command("pull")(cli_models.models_pull)
+    models_app.command("verify")(cli_models.models_verify)
+
+
+_register_model_commands()
 
 
 def main() -> None:  # pragma: no cover - console-script shim

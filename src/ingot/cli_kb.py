@@ -178,3 +178,88 @@ def _pages(start: int | None, end: int | None) -> str:
     if start is None:
         return ""
     return str(start) if end in (None, start) else f"{start}-{end}"
+
+
+def ask(
+    question: str = typer.Argument(..., help="The question."),
+    collection: list[str] = typer.Option(..., "--collection", help="Collection(s) to answer from."),
+    url: Optional[str] = typer.Option(None, help="Base URL of a running server (…/v1); default: answer in this process."),
+    api_key: Optional[str] = typer.Option(None, envvar="INGOT_API_KEY", help="Bearer key for --url."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, max=50, help="Passages (default INGOT_RAG_TOP_K)."),
+    max_tokens: int = typer.Option(256, help="Answer length limit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the API response."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Answer a question from your documents, with the sources (file, page) it used."""
+    if not question.strip():
+        fail("the question is empty")
+    body = {"messages": [{"role": "user", "content": question}], "collections": collection, "max_tokens": max_tokens,
+            "temperature": 0, **({"top_k": top_k} if top_k else {})}
+    if url:
+        response = _ask_remote(url, api_key, body)
+    else:
+        response = _ask_here(settings_or_exit(config), body)
+    if as_json:
+        print(json.dumps(response, indent=2))
+        return
+    console.print(response["choices"][0]["message"]["content"].strip(), highlight=False)
+    if response.get("citations"):
+        console.print("\n[bold]Sources[/]")
+        for c in response["citations"]:
+            where = _pages(c["page_start"], c["page_end"]) or (c["location"] or "")
+            console.print(f"  [{c['index']}] {c['source']}" + (f", page {where}" if where else ""), highlight=False)
+
+
+def _ask_remote(url: str, api_key: Optional[str], body: dict) -> dict:
+    import httpx
+
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    try:
+        r = httpx.post(url.rstrip("/") + "/rag/chat/completions", json=body, headers=headers, timeout=300)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url}: {exc}")
+    if r.status_code != 200:
+        try:
+            fail(r.json()["error"]["message"])
+        except (ValueError, KeyError, TypeError):
+            fail(f"HTTP {r.status_code}: {r.text[:200]}")
+    return r.json()
+
+
+def _ask_here(settings, body: dict) -> dict:  # noqa: ANN001
+    """Load the chat model and the knowledge base in this process and answer once."""
+    from prometheus_client import CollectorRegistry
+
+    from ingot.engines import factory
+    from ingot.generation.service import GenerationService
+    from ingot.kb.local import local_knowledge_base
+    from ingot.metrics import GenerationMetrics
+    from ingot.models.registry import UnknownModelError, find_model
+    from ingot.rag.service import RagService, RagSettings
+    from ingot.server.routes.rag import RagChatRequest
+    from ingot.store.protocol import StoreError
+
+    request = RagChatRequest.model_validate(body)
+
+    async def run() -> dict:
+        spec = find_model(settings.model, "chat")
+        engine = await asyncio.to_thread(factory.create_engine, spec, settings)
+        try:
+            generation = GenerationService(engine, spec.names(), GenerationMetrics(CollectorRegistry()))
+            rag = RagService(generation, RagSettings(settings.rag_min_score, settings.rag_answer_tokens))
+            async with local_knowledge_base(settings) as kb:
+                query, how = await rag.query_for(request)
+                result = await kb.retrieval.search(request.collection_names(), query,
+                                                   top_k=request.top_k or settings.rag_top_k)
+                answer = await rag.answer(request, result, query, how)
+                assert isinstance(answer, dict)
+                return answer
+        finally:
+            await engine.shutdown()
+
+    try:
+        return asyncio.run(run())
+    except UnknownModelError as exc:
+        fail(str(exc.args[0]))
+    except StoreError as exc:
+        fail(str(exc) if " " in str(exc) else f"collection {str(exc)!r} does not exist")

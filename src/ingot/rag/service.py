@@ -108,9 +108,10 @@ class RagService:
             prompt.messages[0]["content"] = system + "\n\n" + prompt.messages[0]["content"]
         info["passages_used"] = len(prompt.passages)
         citations = [citation_dict(i, p) for i, p in enumerate(prompt.passages, start=1)]
-        generation_request = req.model_copy(update={"messages": prompt.messages, "max_tokens": budget,
-                                                    "max_completion_tokens": None})
-        generation_request = ChatCompletionRequest.model_validate(generation_request.model_dump())
+        generation_request = ChatCompletionRequest.model_validate({
+            **req.model_dump(exclude={"messages"}), "messages": prompt.messages, "max_tokens": budget,
+            "max_completion_tokens": None,
+        })
         out = await self.generation.chat(generation_request)
         if isinstance(out, dict):
             return {**out, "citations": citations, "retrieval": info}
