@@ -71,7 +71,10 @@ class RagService:
     @staticmethod
     def split_messages(req: ChatCompletionRequest) -> tuple[str, list[dict[str, str]], str]:
         """(client system text, user/assistant history, the question = last user message)."""
-        messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        try:
+            messages = [{"role": m.role, "content": m.text()} for m in req.messages]
+        except ValueError as exc:  # content parts other than text
+            raise InvalidRequestError(str(exc), "messages") from exc
         if messages[-1]["role"] != "user" or not messages[-1]["content"].strip():
             raise InvalidRequestError("the last message must be the user's question", "messages")
         system = "\n".join(m["content"] for m in messages[:-1] if m["role"] in ("system", "developer"))
