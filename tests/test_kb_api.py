@@ -8,13 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from authutil import isolated_data_dir
 from kbutil import LOREM_DOCX, MULTI_PAGE_PDF, SAMPLE_PPTX, need_docs, page_containing, search, upload, wait_job
 from serverutil import RunningServer
 
 
 @pytest.fixture(scope="module")
-def kb_server(tmp_path_factory: pytest.TempPathFactory):
-    srv = RunningServer(tmp_path_factory.mktemp("kb"), "--model", "none")
+def kb_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    srv = RunningServer(isolated_data_dir(data_dir, tmp_path_factory.mktemp("kb")), "--model", "none")
     yield srv
     srv.stop()
 
@@ -171,7 +172,7 @@ def test_jobs_list_and_metrics_move(kb_server, docs_collection) -> None:
     assert "search_latency_seconds_count" in metrics
 
 
-def test_knowledge_base_off_without_embedding_model(tmp_path: Path) -> None:
+def test_knowledge_base_off_without_embedding_model(data_dir: Path, tmp_path: Path) -> None:
     srv = RunningServer(tmp_path, "--model", "none", "--embedding-model", "none", "--ranking-model", "none")
     try:
         r = httpx.get(f"{srv.base_url}/collections")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 
+from authutil import isolated_data_dir
 from kbutil import DOCLING, need_docs, upload, wait_job
 from serverutil import RunningServer
 
@@ -23,8 +24,9 @@ FILES = [
 ENV = {"INGOT_INGEST_WORKERS": "1"}
 
 
-def test_kill_9_mid_job_then_restart_completes_exactly_once(tmp_path: Path) -> None:
+def test_kill_9_mid_job_then_restart_completes_exactly_once(data_dir: Path, tmp_path: Path) -> None:
     need_docs(*FILES)
+    tmp_path = isolated_data_dir(data_dir, tmp_path)
     srv = RunningServer(tmp_path, "--model", "none", env=ENV)
     try:
         base = srv.base_url

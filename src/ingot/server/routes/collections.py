@@ -60,8 +60,13 @@ async def upload_documents(
     files: list[UploadFile] = File(..., description="One or more files (PDF, DOCX, PPTX, XLSX, CSV, HTML, text, images)."),
     acl: str | None = Form(None, description="Comma-separated ACL groups for these files; default: the collection's."),
     kb: KnowledgeBase = Depends(get_kb),
+    principal: Principal = Depends(get_principal),
 ) -> JSONResponse:
     groups = acl_groups(acl)
+    if groups and principal.groups is not None and not set(groups) <= set(principal.groups):
+        outside = ", ".join(sorted(set(groups) - set(principal.groups)))
+        raise APIError(403, f"this key may not share documents with group(s) it is not in: {outside}",
+                       type="permission_error", code="forbidden", param="acl")
     uploads = checked_uploads(files, kb.settings)
     await asyncio.to_thread(kb.collection, name)
     job = await asyncio.to_thread(kb.submit_upload, name, [(n, f.file) for n, f in uploads], groups)
