@@ -9,8 +9,10 @@ Layout under ``data_dir``: ``kb.sqlite`` (catalog and jobs), ``spool/<job id>/<n
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -21,12 +23,23 @@ from ingot.kb.embedder import KBEmbedder
 from ingot.kb.errors import DocumentNotFound, JobNotFound
 from ingot.kb.jobs import JobRunner, SourceFile
 from ingot.kb.metrics import KnowledgeBaseMetrics
-from ingot.kb.pipeline import DocumentPipeline, PipelineOptions
+from ingot.ingest.elements import Element
+from ingot.kb.pipeline import DocumentPipeline, PipelineOptions, document_id_for
 from ingot.ranking.protocol import Ranker
 from ingot.retrieval.service import FusionSettings, RetrievalService
 from ingot.store.protocol import CollectionExists, CollectionNotFound, VectorStore, check_collection_name
 
 SPOOL_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class TextDocument:
+    """A document whose text is already known: ``source`` names it (and gives its id)."""
+
+    source: str
+    text: str
+    title: str = ""
+    acl: tuple[str, ...] = ()
 
 
 @dataclass
@@ -198,6 +211,49 @@ class KnowledgeBase:
     def submit_paths(self, collection: str, files: list[SourceFile], acl: list[str] | None) -> Job:
         self.collection(collection)
         return self.jobs.submit(collection, files, self.default_acl(collection) if acl is None else acl)
+
+    async def ingest_texts(
+        self,
+        collection: str,
+        texts: Iterable[TextDocument],
+        *,
+        concurrency: int = 16,
+        on_done: Callable[[TextDocument, int], None] | None = None,
+    ) -> int:
+        """Index already-extracted texts (e.g. a BEIR corpus) without the job table: same
+        chunker, embedder and store. Unchanged documents are skipped. Returns the number
+        of documents written. ``concurrency`` documents are in flight so their chunks
+        share the embedder's batches."""
+        gate = asyncio.Semaphore(concurrency)
+        written = 0
+
+        async def one(doc: TextDocument) -> None:
+            nonlocal written
+            async with gate:
+                content_hash = hashlib.sha256(f"{doc.title}\n{doc.text}".encode()).hexdigest()
+                document_id = document_id_for(doc.source)
+                previous = self.catalog.document(collection, document_id)
+                chunks = previous.chunks if previous is not None else 0
+                if previous is None or previous.content_hash != content_hash:
+                    elements = ([Element(kind="title", text=doc.title)] if doc.title.strip() else [])
+                    elements.append(Element(kind="text", text=doc.text))
+                    row = DocumentRow(collection=collection, id=document_id, source=doc.source,
+                                      content_hash=content_hash, chunks=0, format="text", acl=list(doc.acl))
+                    chunks = await self.pipeline.index(row, elements)
+                    written += 1
+                if on_done is not None:
+                    on_done(doc, chunks)
+
+        pending: set[asyncio.Task] = set()
+        for doc in texts:
+            if len(pending) >= concurrency * 2:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            pending.add(asyncio.ensure_future(one(doc)))
+        for task in asyncio.as_completed(pending):
+            await task
+        return written
 
     def job(self, job_id: str) -> Job:
         job = self.catalog.job(job_id)
