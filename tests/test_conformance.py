@@ -2,7 +2,8 @@
 generated request, responses match the spec's schemas, right content types.
 
 Checks left out, each because ingot departs from the spec on purpose:
-- auth checks (ignored_auth, missing_required_header): keys come with the tenants issue;
+- auth checks (ignored_auth, missing_required_header): this server runs without keys (keys and
+  their checks are covered against ingot's own OpenAPI in test_own_openapi.py and test_auth.py);
 - status_code_conformance / positive_data_acceptance: the spec documents few 4xx codes, and
   ingot answers 400 on purpose for what it cannot do (tools, images, fill-in-the-middle);
 - negative_data_rejection: ingot accepts a missing ``model`` (it serves one) and ignores

@@ -206,10 +206,16 @@ def test_render_filter():
     assert render_filter(None) is None
     assert render_filter(Filter()) is None
     assert render_filter(Filter(sources=("it's",))) == "(source IN ('it''s'))"
-    assert render_filter(Filter(acl_any=())) == "(acl IS NULL OR array_length(acl) = 0)"
+    assert render_filter(Filter(acl_any=())) == "(array_has_any(read_groups, ['']))"
+    # the public marker is always first; duplicates and an empty group add nothing
+    assert render_filter(Filter(acl_any=("g", "", "g", "h'"))) == "(array_has_any(read_groups, ['', 'g', 'h''']))"
     sql = render_filter(Filter(kinds=("table",), acl_any=("g",), created_after=1.5, created_before=2e9))
-    assert sql == ("(array_has_any(kinds, ['table'])) AND (acl IS NULL OR array_length(acl) = 0 OR "
-                   "array_has_any(acl, ['g'])) AND (created_at > 1.5) AND (created_at < 2000000000.0)")
+    assert sql == ("(array_has_any(kinds, ['table'])) AND (array_has_any(read_groups, ['', 'g'])) AND "
+                   "(created_at > 1.5) AND (created_at < 2000000000.0)")
+    # collections made before the read_groups column
+    assert render_filter(Filter(acl_any=()), read_groups=False) == "(acl IS NULL OR array_length(acl) = 0)"
+    assert render_filter(Filter(acl_any=("g",)), read_groups=False) == (
+        "(acl IS NULL OR array_length(acl) = 0 OR array_has_any(acl, ['g']))")
     with pytest.raises(StoreError):
         render_filter(Filter(created_after=float("nan")))
     with pytest.raises(StoreError):
@@ -284,3 +290,62 @@ def test_writes_fold_rows_into_the_text_index_periodically(tmp_path):
     assert again._open("docs").table.index_stats("text_idx").num_unindexed_rows == 0
     assert {h.record.document_id for h in again.text_search("docs", "chunk", 20)} == set("abcde")
     again.close()
+
+
+def test_acl_filter_uses_the_indexed_read_groups_column(store):
+    store.create_collection("docs", DIM)
+    table = store._open("docs").table
+    assert {"read_groups_idx", "kinds_idx", "document_id_idx", "source_idx"} <= vector_index_names(store, "docs")
+    store.replace_document("docs", "pub", chunks("pub", 2, seed0=1))
+    store.replace_document("docs", "a", chunks("a", 2, seed0=2, acl=["ga"]))
+    store.optimize("docs")  # these rows are now covered by the LABEL_LIST index ...
+    store.replace_document("docs", "b", chunks("b", 2, seed0=3, acl=["gb", "ga"]))
+    store.replace_document("docs", "pub2", chunks("pub2", 1, seed0=4))  # ... these are not yet
+    assert table.index_stats("read_groups_idx").num_unindexed_rows == 3
+    assert sorted(table.search().select(["document_id", "read_groups"]).to_arrow()
+                  .column("read_groups").to_pylist()) == [[""]] * 3 + [["ga"]] * 2 + [["gb", "ga"]] * 2
+
+    def visible(groups):
+        flt = Filter(acl_any=groups)
+        dense = {h.record.document_id for h in store.dense_search("docs", unit(0), 20, flt)}
+        text = {h.record.document_id for h in store.text_search("docs", "chunk", 20, flt)}
+        assert dense == text
+        return dense
+
+    assert visible(()) == {"pub", "pub2"}
+    assert visible(("ga",)) == {"pub", "pub2", "a", "b"}
+    assert visible(("gb",)) == {"pub", "pub2", "b"}
+    assert visible(("nobody", "")) == {"pub", "pub2"}  # "" is not a group: it adds nothing
+    # hits carry the ACL as written (the public marker never leaks out)
+    assert {tuple(h.record.acl) for h in store.dense_search("docs", unit(0), 20)} == {(), ("ga",), ("gb", "ga")}
+
+
+def test_empty_acl_group_is_rejected(store):
+    store.create_collection("docs", DIM)
+    with pytest.raises(StoreError, match="ACL groups"):
+        store.replace_document("docs", "d", chunks("d", 1, acl=["ok", ""]))
+    assert store.count("docs") == 0
+
+
+def test_collection_without_read_groups_still_filters_acls(tmp_path):
+    """A collection created before schema 2 (no read_groups column) keeps working."""
+    import lancedb
+
+    from ingot.store.lancedb_store import READERS, collection_schema
+
+    old = collection_schema(DIM)
+    old = old.remove(old.get_field_index(READERS))
+    lancedb.connect(str(tmp_path / "db")).create_table("old", schema=old)
+    s = LanceDBStore(tmp_path / "db")
+    try:
+        assert not s._open("old").read_groups
+        s.replace_document("old", "pub", chunks("pub", 2, seed0=1))
+        s.replace_document("old", "sec", chunks("sec", 2, seed0=2, acl=["g"]))
+        s.optimize("old")  # adds the scalar indices the old table can have
+        assert "kinds_idx" in vector_index_names(s, "old")
+        for groups, expected in (((), {"pub"}), (("g",), {"pub", "sec"}), (("x",), {"pub"})):
+            flt = Filter(acl_any=groups)
+            assert {h.record.document_id for h in s.dense_search("old", unit(0), 10, flt)} == expected
+            assert {h.record.document_id for h in s.text_search("old", "chunk", 10, flt)} == expected
+    finally:
+        s.close()

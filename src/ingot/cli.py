@@ -6,8 +6,6 @@ message and exit code 2, never a traceback.
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Optional
 
@@ -258,6 +256,9 @@ def _register_knowledge_base_commands() -> None:
     app.command("ingest")(cli_kb.ingest)
     app.command("search")(cli_kb.search)
     app.command("ask")(cli_kb.ask)
+    from ingot.cli_eval import eval_app
+
+    app.add_typer(eval_app, name="eval")
 
 
 _register_knowledge_base_commands()

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -56,6 +57,11 @@ class Settings(BaseSettings):
         description="Weights format for the CPU engine: 'auto' (the model's preferred CPU "
         "profile), 'source' (the file as shipped) or a llama.cpp type such as 'q8_0'.",
     )
+    model_profile: str = Field(
+        "auto",
+        description="How to run the chat model (see `ingot profiles`): 'auto' (best compatible profile, "
+        "throughput first), 'latency', 'throughput', or a profile id, which must be compatible here.",
+    )
     threads: int = Field(default_factory=_default_threads, ge=1, description="llama.cpp compute threads.")
     parallel: int = Field(8, ge=1, le=256, description="Sequences decoded together (continuous batching slots).")
     max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot before 429.")
@@ -71,7 +77,56 @@ class Settings(BaseSettings):
     )
     milvus_token: str | None = Field(None, description="Milvus cluster token (user:password or API key).")
 
+    # Knowledge base: ingestion and retrieval.
+    ingest_workers: int = Field(2, ge=1, le=64, description="Documents ingested at the same time.")
+    ingest_timeout_s: float = Field(120.0, gt=0, description="Seconds one file's extraction may take before it is stopped.")
+    chunk_max_tokens: int = Field(
+        256, ge=32, le=8192, description="Tokens per chunk (the embedder's own limit, so nothing is truncated)."
+    )
+    chunk_overlap_tokens: int = Field(32, ge=0, description="Sentences carried into the next chunk of running text.")
+    search_rerank: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Rerank fused candidates by default: 'auto' = only when a cross-encoder is configured "
+        "(embedding-similarity reranking lowered nDCG@10 on SciFact, see benchmarks/RESULTS.md).",
+    )
+    search_candidates: int = Field(50, ge=1, le=1000, description="Candidates each search mode returns for fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant k: score = sum(w / (k + rank)).")
+    rrf_dense_weight: float = Field(1.0, ge=0, description="RRF weight of the dense (vector) ranking.")
+    rrf_bm25_weight: float = Field(1.0, ge=0, description="RRF weight of the BM25 (full-text) ranking.")
+    rag_min_score: float = Field(
+        0.3, ge=-1, le=1,
+        description="RAG answers only when the best passage's cosine similarity reaches this; below it, "
+        "'the documents do not say' without calling the model (calibration: benchmarks/RESULTS.md).",
+    )
+    rag_top_k: int = Field(
+        3, ge=1, le=50, description="Passages given to the model per RAG answer when the request sets no top_k "
+        "(3: the bundled 135M model loses the thread with more; raise it for bigger models).",
+    )
+    rag_answer_tokens: int = Field(512, ge=1, description="RAG answer budget when the request sets no max_tokens.")
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Tenants and operations: API keys, logs, input limits (docs/api.md "Authentication").
+    require_auth: bool = Field(
+        False, description="Demand a Bearer key on /v1/* even before any key exists (keys also switch it on)."
+    )
+    public_metrics: bool = Field(
+        True, description="Serve /v1/metrics and /metrics without a key, as NIM does, for Prometheus scrapers."
+    )
+    log_format: Literal["text", "json"] = Field("text", description="'json': one JSON object per log line.")
+    max_body_bytes: int = Field(32 << 20, ge=1024, description="Largest JSON request body; beyond it, 413.")
+    max_upload_bytes: int = Field(
+        100 << 20, ge=1024, description="Largest multipart upload request (and file); beyond it, 413."
+    )
+    upload_extensions: Annotated[tuple[str, ...], NoDecode] = Field(
+        ("pdf", "docx", "pptx", "xlsx", "csv", "tsv", "html", "htm", "xhtml", "md", "markdown", "txt", "text",
+         "rst", "log", "json", "png", "jpg", "jpeg", "tif", "tiff", "gif", "bmp", "webp"),
+        description="File extensions accepted for upload (comma-separated in INGOT_UPLOAD_EXTENSIONS); others, 415.",
+    )
+    otel_exporter: Literal["none", "console", "otlp"] = Field(
+        "none", description="OpenTelemetry spans per request: 'otlp' (OTEL_EXPORTER_OTLP_* env) or 'console'; "
+        "needs the 'otel' extra."
+    )
 
     config_file: Path | None = Field(None, description="YAML file the settings were read from.")
 
@@ -79,6 +134,12 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return Path(os.path.expanduser(str(v))).absolute()
+
+    @field_validator("upload_extensions", mode="before")
+    @classmethod
+    def _extensions(cls, v: Any) -> Any:
+        items = v.split(",") if isinstance(v, str) else v
+        return tuple(str(x).strip().lower().lstrip(".") for x in items if str(x).strip())
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

@@ -6,7 +6,9 @@ process without colliding in the global registry.
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import time
+from typing import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
@@ -82,9 +84,39 @@ class EncoderMetrics:
             registry=registry, buckets=LATENCY_BUCKETS,
         )
 
+    @contextlib.contextmanager
+    def track(self, model: str, service: str) -> Iterator[None]:
+        """Count a request and its latency when it succeeds (for services that do not
+        observe themselves, e.g. ranking)."""
+        started = time.monotonic()
+        yield
+        self.requests.labels(model, service).inc()
+        self.latency.labels(model, service).observe(time.monotonic() - started)
+
     def batch_observer(self, model: str, service: str):  # noqa: ANN201 - callback
         def observe(size: int, seconds: float) -> None:
             self.batch_size.labels(model, service).observe(size)
             self.batch_seconds.labels(model, service).observe(seconds)
 
         return observe
+
+
+class HttpMetrics:
+    """Every HTTP request by route template (bounded label set), plus auth and quota refusals."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "ingot_http_requests", "HTTP requests by route template, method and status.",
+            ["method", "route", "status"], registry=registry,
+        )
+        self.latency = Histogram(
+            "ingot_http_request_duration_seconds", "HTTP request duration, to the last body byte.",
+            ["method", "route"], registry=registry, buckets=LATENCY_BUCKETS,
+        )
+        self.auth_failures = Counter(
+            "ingot_auth_failures", "Requests refused for a missing/invalid key (401) or a missing role (403).",
+            ["reason"], registry=registry,
+        )
+        self.rate_limited = Counter(
+            "ingot_rate_limited", "Requests refused by a per-key quota (429).", ["limit"], registry=registry
+        )

@@ -16,6 +16,7 @@ from ingot.engines.protocol import InvalidRequestError
 from ingot.generation.protocol import WireModel
 from ingot.metrics import EncoderMetrics
 from ingot.models.registry import ServedNames
+from ingot.security import usage
 
 MAX_INPUTS = 2048  # OpenAI's per-request limit
 MAX_TOTAL_TOKENS = 300_000  # OpenAI's per-request limit
@@ -122,6 +123,7 @@ class EmbeddingService:
         m.requests.labels(self.model_id, "embeddings").inc()
         m.inputs.labels(self.model_id, "embeddings").inc(len(ids))
         m.tokens.labels(self.model_id).inc(tokens)
+        usage.charge(embedding=tokens)
         m.latency.labels(self.model_id, "embeddings").observe(time.monotonic() - started)
         return {
             "object": "list",

@@ -1,12 +1,13 @@
 """Build the model runtimes a server needs, on this machine.
 
-Today: llama.cpp for GGUF chat models on CPU; sentence-transformers (torch CPU) for
-embedding and cross-encoder models. The vLLM engine for CUDA GPUs plugs in here (issue:
-profiles per model x hardware) without touching the HTTP layer.
+Chat models run on the profile chosen for this hardware (models/profiles.py): vLLM on a
+CUDA GPU with enough memory, llama.cpp for GGUF on the CPU. Embedding and cross-encoder
+models run on ONNX Runtime or sentence-transformers (torch CPU).
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ingot.config import Settings
@@ -17,16 +18,30 @@ from ingot.models.files import derived_file, prepare_model_file
 from ingot.models.registry import ModelSpec
 
 DISABLED = ("", "none", "off")
+log = logging.getLogger("ingot.engines")
 
 
 def create_engine(spec: ModelSpec, settings: Settings) -> Engine:
+    """The engine of the profile chosen for this machine (or named by INGOT_MODEL_PROFILE);
+    ProfileError when none can run here."""
+    from ingot.models.profiles import choose_profile
+
+    profile = choose_profile(spec, settings.model_profile)
+    log.info("model %s: profile %s", spec.id, profile.id)
+    if profile.engine == "vllm":
+        from ingot.engines.vllm import create_vllm_engine
+
+        return create_vllm_engine(spec, profile, settings)
+
     from ingot.engines.llamacpp import binding
     from ingot.engines.llamacpp.engine import LlamaCppEngine
 
+    # INGOT_MODEL_PRECISION still picks the GGUF type inside the llama.cpp profile.
+    precision = profile.precision if settings.model_precision == "auto" else settings.model_precision
     model_file = prepare_model_file(
         spec,
         settings.models_dir(),
-        settings.model_precision,
+        precision,
         lambda src, dst, precision: binding.quantize(src, dst, precision, threads=settings.threads),
     )
     context = settings.context_length

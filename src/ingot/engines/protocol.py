@@ -74,6 +74,7 @@ class GenerationRequest:
     request_id: str
     prompt_token_ids: list[int]
     params: SamplingParams
+    model: str | None = None  # the name the client asked for; selects a LoRA adapter where the engine has it
 
 
 @dataclass
@@ -157,3 +158,7 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     async def shutdown(self) -> None: ...
+
+    def adapter_names(self) -> tuple[str, ...]:
+        """LoRA adapters served beside the base model, selected by the request's model name."""
+        return ()

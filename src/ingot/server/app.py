@@ -16,12 +16,17 @@ from ingot.config import Settings
 from ingot.embeddings.service import EmbeddingService
 from ingot.engines import factory
 from ingot.generation.service import GenerationService
+from ingot.kb.embedder import KBEmbedder
+from ingot.kb.service import KnowledgeBase
 from ingot.models.registry import find_model
 from ingot.ranking.embedding_ranker import EmbeddingSimilarityRanker
 from ingot.ranking.service import RankingService
 from ingot.server.errors import install_error_handlers
-from ingot.server.routes import embeddings, generation, models, ops, tokenizer
+from ingot.server.middleware import install_middleware
+from ingot.server.routes import keys as keys_routes, usage as usage_routes
+from ingot.server.routes import collections, embeddings, generation, models, ops, rag, search, tokenizer, ui
 from ingot.server.state import ServerState
+from ingot.store.factory import open_store
 
 log = logging.getLogger("ingot.server")
 
@@ -77,10 +82,29 @@ async def _load(state: ServerState) -> None:
     except Exception as exc:  # noqa: BLE001
         state.load_errors["ranking"] = str(exc)
         log.error("ranking model failed to load: %s", exc)
+    if state.embeddings is not None:
+        try:
+            state.kb = await asyncio.to_thread(_open_kb, state)
+            await state.kb.start()
+            log.info("knowledge base ready: %s store, %d ingestion worker(s)", s.vector_store, s.ingest_workers)
+        except Exception as exc:  # noqa: BLE001
+            state.kb = None
+            state.load_errors["knowledge base"] = str(exc)
+            log.error("knowledge base failed to open: %s", exc)
     state.loading_done = True
 
 
+def _open_kb(state: ServerState) -> KnowledgeBase:
+    assert state.embeddings is not None
+    ranker = state.ranking.ranker if state.ranking is not None else None
+    return KnowledgeBase(state.settings, open_store(state.settings), KBEmbedder(state.embeddings), ranker,
+                         state.kb_metrics)
+
+
 async def _unload(state: ServerState) -> None:
+    if state.kb is not None:
+        kb, state.kb = state.kb, None
+        await kb.close()
     if state.generation is not None:
         engine, state.generation = state.generation.engine, None
         await engine.shutdown()
@@ -115,6 +139,10 @@ def build_app(settings: Settings) -> FastAPI:
     )
     app.state.ingot = state
     install_error_handlers(app)
-    for router in (generation.router, embeddings.router, models.router, ops.router, tokenizer.router):
+    install_middleware(app, settings, state.registry)  # request id, body limit, API keys and quotas
+    for router in (generation.router, embeddings.router, models.router, ops.router, tokenizer.router,
+                   collections.router, search.router, rag.router, ui.router):
         app.include_router(router)
+    app.include_router(keys_routes.router)
+    app.include_router(usage_routes.router)
     return app

@@ -23,7 +23,9 @@ from ingot.engines.protocol import (
 )
 from ingot.generation.chat_template import ChatTemplateError
 from ingot.generation.grammar import SchemaError
+from ingot.kb.errors import DocumentNotFound, JobNotFound
 from ingot.models.registry import UnknownModelError
+from ingot.store.protocol import CollectionExists, CollectionNotFound, InvalidCollectionName
 
 log = logging.getLogger("ingot.server")
 
@@ -75,8 +77,20 @@ def to_api_error(exc: BaseException) -> APIError:
         return APIError(400, str(exc), param="messages" if isinstance(exc, ChatTemplateError) else "response_format")
     if isinstance(exc, UnknownModelError):
         return APIError(404, str(exc.args[0]), param="model", code="model_not_found")
+    if isinstance(exc, (CollectionNotFound, DocumentNotFound, JobNotFound)):
+        return APIError(404, _collection_message(exc, "does not exist"), type="not_found_error", code="not_found")
+    if isinstance(exc, CollectionExists):
+        return APIError(409, _collection_message(exc, "already exists"), param="name", code="already_exists")
+    if isinstance(exc, InvalidCollectionName):
+        return APIError(400, str(exc.args[0]), param="name", code="invalid_name")
     log.exception("unhandled error while serving a request", exc_info=exc)
     return APIError(500, "internal server error; see the server log", type="server_error")
+
+
+def _collection_message(exc: BaseException, what: str) -> str:
+    """Stores raise with the bare collection name; say what it means."""
+    text = str(exc.args[0]) if exc.args else type(exc).__name__
+    return f"collection {text!r} {what}" if " " not in text else text
 
 
 def _describe_validation(exc: RequestValidationError) -> APIError:
@@ -117,6 +131,7 @@ def install_error_handlers(app: FastAPI) -> None:
     # Known request errors get their own handlers: Starlette routes a bare ``Exception``
     # handler through ServerErrorMiddleware, which re-raises and resets the keep-alive
     # connection that SDK clients reuse.
-    for known in (EngineError, ChatTemplateError, SchemaError, UnknownModelError):
+    for known in (EngineError, ChatTemplateError, SchemaError, UnknownModelError, CollectionNotFound,
+                  CollectionExists, InvalidCollectionName, DocumentNotFound, JobNotFound):
         app.add_exception_handler(known, _mapped)
     app.add_exception_handler(Exception, _mapped)

@@ -12,6 +12,8 @@ from ingot.config import Settings
 from ingot.embeddings.service import EmbeddingService
 from ingot.engines.protocol import NotReadyError
 from ingot.generation.service import GenerationService
+from ingot.kb.metrics import KnowledgeBaseMetrics
+from ingot.kb.service import KnowledgeBase
 from ingot.metrics import EncoderMetrics, GenerationMetrics
 from ingot.models.registry import ModelSpec
 from ingot.ranking.service import RankingService
@@ -30,20 +32,24 @@ class ServerState:
     generation: GenerationService | None = None
     embeddings: EmbeddingService | None = None
     ranking: RankingService | None = None
+    kb: KnowledgeBase | None = None
     load_errors: dict[str, str] = field(default_factory=dict)
     loading_done: bool = False
     metrics: GenerationMetrics = field(init=False)
     encoder_metrics: EncoderMetrics = field(init=False)
+    kb_metrics: KnowledgeBaseMetrics = field(init=False)
 
     def __post_init__(self) -> None:
         self.metrics = GenerationMetrics(self.registry)
         self.encoder_metrics = EncoderMetrics(self.registry)
+        self.kb_metrics = KnowledgeBaseMetrics(self.registry)
 
     def wants(self) -> dict[str, bool]:
         return {
             "chat": self.chat_spec is not None,
             "embedding": self.embedding_spec is not None,
             "ranking": self.ranking_spec is not None or self.ranking_by_embeddings,
+            "knowledge base": self.embedding_spec is not None,
         }
 
 
@@ -57,8 +63,9 @@ def _service(request: Request, kind: str, attribute: str, setting: str):  # noqa
     if service is not None:
         return service
     if not state.wants()[kind]:
-        raise APIError(404, f"this server has no {kind} model (set {setting})", type="not_found_error",
-                       code="model_not_found")
+        message = (f"this server has no knowledge base: it needs an embedding model (set {setting})"
+                   if kind == "knowledge base" else f"this server has no {kind} model (set {setting})")
+        raise APIError(404, message, type="not_found_error", code="model_not_found")
     if kind in state.load_errors:
         raise NotReadyError(f"the {kind} model failed to load: {state.load_errors[kind]}")
     raise NotReadyError(f"the {kind} model is still loading; retry shortly")
@@ -74,3 +81,8 @@ def get_embeddings(request: Request) -> EmbeddingService:
 
 def get_ranking(request: Request) -> RankingService:
     return _service(request, "ranking", "ranking", "INGOT_RANKING_MODEL")
+
+
+def get_kb(request: Request) -> KnowledgeBase:
+    """The knowledge base needs the embedding model: 404 when it is switched off, 503 while loading."""
+    return _service(request, "knowledge base", "kb", "INGOT_EMBEDDING_MODEL")

@@ -6,16 +6,15 @@ citations); it is never used as a path: bytes are spooled under job ids.
 
 from __future__ import annotations
 
-import re
 
 from fastapi import UploadFile
 
 from ingot.config import Settings
+from ingot.security.keys import GROUP_RE
 from ingot.security.uploads import check_upload
 from ingot.server.errors import APIError
 
 MAX_FILES = 1000
-GROUP = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
 
 
 def acl_groups(raw: str | None) -> list[str] | None:
@@ -24,8 +23,9 @@ def acl_groups(raw: str | None) -> list[str] | None:
         return None
     groups = [g.strip() for g in raw.split(",") if g.strip()]
     for group in groups:
-        if not GROUP.match(group):
-            raise APIError(400, f"invalid ACL group {group!r}: letters, digits and _ . : @ - only", param="acl")
+        if not GROUP_RE.match(group):
+            raise APIError(400, f"invalid ACL group {group!r}: up to 64 letters, digits and _ . : @ - "
+                           "(starting with a letter or digit)", param="acl")
     return sorted(set(groups))
 
 

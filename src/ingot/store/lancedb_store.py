@@ -17,8 +17,12 @@ Dense search
     threshold an ANN index (IVF_HNSW_SQ, cosine) is trained; rows written afterwards are
     folded in by ``optimize`` and are flat-scanned until then, so results stay complete.
     When the collection has grown ``retrain_growth`` times past the size the index was
-    trained on, the index is retrained. Hits are re-ranked on the full vectors
-    (``refine_factor``) so the reported similarity is exact, not quantised.
+    trained on, the index is retrained. Hits are re-scored on the full vectors
+    (``refine_factor=1``: only the k returned rows are read back, ~0.3 ms) so the reported
+    similarity is exact, not quantised. The HNSW beam is ``ef = max(ef, ef_per_k * k)``.
+    Measured at 100k x 384-d, k=50 under an ACL filter, recall@50 against exact search:
+    ef=4k with refine 1 gives 0.991 at ~9 ms p50, where the earlier ef=8k with refine 4
+    (200 vectors read back per query) gave 0.996 at 13.7 ms.
 
 Full-text search
     Lance's native BM25 inverted index on ``text`` (created with the collection). Lance
@@ -32,6 +36,18 @@ Filters
     quoted as a SQL literal (single quotes doubled; Lance does not treat backslash as an
     escape) and numbers formatted from ``float``. Filters are applied as prefilters, so the
     top-k is computed among the allowed rows only.
+
+    ACL filters are the common case (every search of a caller with groups), so they get a
+    column of their own: ``read_groups`` holds the chunk's ACL groups, or ``['']`` when the
+    ACL is empty (public; an ACL group may not be the empty string). "No ACL or shares a
+    group" is then one ``array_has_any(read_groups, ['', g1, ...])``, served by a
+    LABEL_LIST index. Measured at 100k x 384-d (2 cores, caller's group + public = 55% of
+    rows): the previous ``array_length(acl) = 0 OR array_has_any(acl, ...)`` evaluated the
+    length of every row's list and cost 12-13 ms per query on top of the search (dense
+    23.4 ms, BM25 18.2 ms p50); the indexed predicate costs 2-3 ms (dense 13.1 ms, BM25
+    8.9 ms). Collections created before this column existed keep the old predicate.
+    ``kinds`` has a LABEL_LIST index and ``document_id`` / ``source`` BTREE indices too
+    (document filters, and the per-document lookups of every write).
 
 Thread safety
     One ``LanceDBStore`` may be shared by any number of threads (the server calls it from
@@ -66,7 +82,7 @@ from typing import Any
 import lancedb
 import numpy as np
 import pyarrow as pa
-from lancedb.index import FTS, HnswSq
+from lancedb.index import FTS, BTree, HnswSq, LabelList
 from lancedb.query import MatchQuery
 
 from ingot.store.protocol import (
@@ -87,11 +103,21 @@ log = logging.getLogger(__name__)
 # saves memory on large indices and silences Lance's deprecation warning.
 os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: read_groups column (indexed ACL)
 VECTOR = "vector"
 TEXT = "text"
 VECTOR_INDEX = "vector_idx"
 TEXT_INDEX = "text_idx"
+READERS = "read_groups"  # the ACL groups, or [PUBLIC] for an empty ACL
+PUBLIC = ""  # read_groups marker of a chunk everyone may read (never a real group)
+# Scalar indices: column -> (index name, config factory). Rows written after the last
+# optimize are not covered yet and are filtered by a scan, so results are always complete.
+SCALAR_INDICES: dict[str, tuple[str, Any]] = {
+    READERS: ("read_groups_idx", LabelList),
+    "kinds": ("kinds_idx", LabelList),
+    "document_id": ("document_id_idx", BTree),
+    "source": ("source_idx", BTree),
+}
 # Every column except the vector: what hits carry (the vector is large and callers rarely
 # need it back).
 RESULT_COLUMNS = [
@@ -116,6 +142,7 @@ def collection_schema(dimensions: int) -> pa.Schema:
             pa.field("kinds", pa.list_(pa.string()), nullable=False),
             pa.field("acl", pa.list_(pa.string()), nullable=False),
             pa.field("created_at", pa.float64(), nullable=False),
+            pa.field(READERS, pa.list_(pa.string()), nullable=False),
         ],
         metadata={"ingot.store": "lancedb", "ingot.schema_version": SCHEMA_VERSION},
     )
@@ -148,8 +175,11 @@ def _string_list(values: Iterable[str]) -> str:
     return ", ".join(sql_string(v) for v in values)
 
 
-def render_filter(flt: Filter | None) -> str | None:
-    """``Filter`` -> SQL predicate (AND of the set fields), or None when nothing is set."""
+def render_filter(flt: Filter | None, *, read_groups: bool = True) -> str | None:
+    """``Filter`` -> SQL predicate (AND of the set fields), or None when nothing is set.
+
+    ``read_groups``: the collection has the indexed ``read_groups`` column (schema 2);
+    False renders the ACL check on ``acl`` alone, for collections made before it."""
     if flt is None:
         return None
     parts: list[str] = []
@@ -159,7 +189,10 @@ def render_filter(flt: Filter | None) -> str | None:
         parts.append(f"document_id IN ({_string_list(flt.document_ids)})")
     if flt.kinds:
         parts.append(f"array_has_any(kinds, [{_string_list(flt.kinds)}])")
-    if flt.acl_any is not None:
+    if flt.acl_any is not None and read_groups:
+        groups = [PUBLIC, *dict.fromkeys(g for g in flt.acl_any if g != PUBLIC)]
+        parts.append(f"array_has_any({READERS}, [{_string_list(groups)}])")
+    elif flt.acl_any is not None:
         public = "acl IS NULL OR array_length(acl) = 0"
         if flt.acl_any:
             parts.append(f"{public} OR array_has_any(acl, [{_string_list(flt.acl_any)}])")
@@ -189,6 +222,8 @@ class _Collection:
     indexed_rows: int | None = None
     # Size at which an index build last failed: retry only once the table doubles.
     failed_build_rows: int = 0
+    # The table has the read_groups column (schema 2); older tables filter ACLs on ``acl``.
+    read_groups: bool = True
 
 
 class LanceDBStore(VectorStore):
@@ -199,7 +234,7 @@ class LanceDBStore(VectorStore):
     many times the rows it was trained on. ``optimize_every_rows`` / ``optimize_every_commits``:
     after this many written rows or commits, a write also runs ``optimize`` (compaction,
     folding new rows into the FTS/vector indices, dropping versions older than
-    ``keep_versions``). ``nprobes``/``ef``/``refine_factor`` tune the ANN search.
+    ``keep_versions``). ``nprobes``/``ef``/``ef_per_k``/``refine_factor`` tune the ANN search.
     """
 
     def __init__(
@@ -212,8 +247,9 @@ class LanceDBStore(VectorStore):
         optimize_every_commits: int = 50,
         keep_versions: timedelta = timedelta(hours=1),
         nprobes: int = 20,
-        ef: int = 128,
-        refine_factor: int = 4,
+        ef: int = 64,
+        ef_per_k: int = 4,
+        refine_factor: int = 1,
         read_consistency_interval: float | None = 0.0,
         auto_maintain: bool = True,
     ) -> None:
@@ -226,6 +262,7 @@ class LanceDBStore(VectorStore):
         self.keep_versions = keep_versions
         self.nprobes = int(nprobes)
         self.ef = int(ef)
+        self.ef_per_k = int(ef_per_k)
         self.refine_factor = int(refine_factor)
         self.auto_maintain = auto_maintain
         interval = None if read_consistency_interval is None else timedelta(seconds=read_consistency_interval)
@@ -265,7 +302,8 @@ class LanceDBStore(VectorStore):
             vtype = table.schema.field(VECTOR).type
             if not pa.types.is_fixed_size_list(vtype):
                 raise StoreError(f"collection {name!r} has no fixed-size vector column")
-            coll = _Collection(table=table, dimensions=vtype.list_size, write_lock=threading.Lock())
+            coll = _Collection(table=table, dimensions=vtype.list_size, write_lock=threading.Lock(),
+                               read_groups=READERS in table.schema.names)
             try:
                 # Rows an earlier process wrote without optimizing count toward the next one.
                 stats = table.index_stats(TEXT_INDEX)
@@ -305,9 +343,10 @@ class LanceDBStore(VectorStore):
             # flat-scanned by text search, so it never needs to be current to be correct.
             try:
                 table.create_index(TEXT, config=FTS(), replace=True, name=TEXT_INDEX)
+                _create_scalar_indices(table)
             except Exception as e:  # noqa: BLE001 - leave no half-made collection behind
                 self._db.drop_table(name, ignore_missing=True)
-                raise StoreError(f"creating the text index of {name!r} failed: {e}") from e
+                raise StoreError(f"creating the indices of {name!r} failed: {e}") from e
             self._collections[name] = _Collection(table=table, dimensions=dims, write_lock=threading.Lock(),
                                                   indexed_rows=0)
 
@@ -354,6 +393,9 @@ class LanceDBStore(VectorStore):
             vectors[i] = v
         if n and not np.isfinite(vectors).all():
             raise StoreError("vectors must be finite")
+        for r in records:
+            if any(not isinstance(g, str) or g == PUBLIC for g in r.acl):
+                raise StoreError(f"record {r.id!r}: ACL groups must be non-empty strings")
         ids = [r.id for r in records]
         if len(set(ids)) != n:
             raise StoreError("duplicate chunk ids in one document")
@@ -371,6 +413,7 @@ class LanceDBStore(VectorStore):
             "kinds": pa.array([list(r.kinds) for r in records], pa.list_(pa.string())),
             "acl": pa.array([list(r.acl) for r in records], pa.list_(pa.string())),
             "created_at": pa.array([float(r.created_at) for r in records], pa.float64()),
+            READERS: pa.array([list(r.acl) or [PUBLIC] for r in records], pa.list_(pa.string())),
         }
         for f in schema:
             if not f.nullable and columns[f.name].null_count:
@@ -479,6 +522,7 @@ class LanceDBStore(VectorStore):
 
     def _optimize(self, name: str, coll: _Collection) -> None:
         started = time.perf_counter()
+        _create_scalar_indices(coll.table)  # no-op unless a collection predates one
         coll.table.optimize(cleanup_older_than=self.keep_versions)
         coll.rows_since_optimize = 0
         coll.commits_since_optimize = 0
@@ -512,7 +556,7 @@ class LanceDBStore(VectorStore):
 
     def dense_search(self, name: str, vector: np.ndarray, k: int, flt: Filter | None = None) -> list[Hit]:
         coll = self._open(name)
-        where = render_filter(flt)
+        where = render_filter(flt, read_groups=coll.read_groups)
         if k <= 0:
             return []
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -529,7 +573,7 @@ class LanceDBStore(VectorStore):
             )
             if self._vector_index_rows(coll):
                 # HNSW needs ef >= the candidates it returns (k * refine_factor).
-                ef = max(self.ef, 2 * k * max(1, self.refine_factor))
+                ef = max(self.ef, self.ef_per_k * k, k * max(1, self.refine_factor))
                 query = query.nprobes(self.nprobes).ef(ef)
                 if self.refine_factor > 0:
                     query = query.refine_factor(self.refine_factor)
@@ -548,7 +592,7 @@ class LanceDBStore(VectorStore):
 
     def text_search(self, name: str, query: str, k: int, flt: Filter | None = None) -> list[Hit]:
         coll = self._open(name)
-        where = render_filter(flt)
+        where = render_filter(flt, read_groups=coll.read_groups)
         if k <= 0 or not query or not query.strip():
             return []
         try:
@@ -569,6 +613,16 @@ class LanceDBStore(VectorStore):
         with self._lock:
             self._collections.clear()
             self._closed = True
+
+
+def _create_scalar_indices(table: Any) -> None:
+    """Create the scalar indices of :data:`SCALAR_INDICES` that the table lacks (for
+    columns it has). Cheap: an empty index, or one pass over one column."""
+    have = {index.name for index in table.list_indices()}
+    names = set(table.schema.names)
+    for column, (index_name, config) in SCALAR_INDICES.items():
+        if column in names and index_name not in have:
+            table.create_index(column, config=config(), replace=True, name=index_name)
 
 
 def _record(row: dict[str, Any]) -> ChunkRecord:

@@ -28,9 +28,13 @@ class CollectionExists(StoreError):
     pass
 
 
+class InvalidCollectionName(StoreError, ValueError):
+    pass
+
+
 def check_collection_name(name: str) -> str:
     if not COLLECTION_NAME.match(name):
-        raise StoreError(f"invalid collection name {name!r}: letters, digits and _, starting with a letter, <= 63 chars")
+        raise InvalidCollectionName(f"invalid collection name {name!r}: letters, digits and _, starting with a letter, <= 63 chars")
     return name
 
 

@@ -15,11 +15,12 @@ from ingot.kb.service import KnowledgeBase, document_dict, job_dict
 from ingot.server.auth import Principal, get_principal, require_admin
 from ingot.server.errors import APIError
 from ingot.server.state import get_kb
+from ingot.security.keys import GROUP_RE
 from ingot.server.uploads import acl_groups, checked_uploads
 
 router = APIRouter(tags=["knowledge base"])
 
-GroupName = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@-]+$")]
+GroupName = Annotated[str, Field(pattern=GROUP_RE.pattern)]  # the same rule as key groups
 
 
 class CreateCollection(WireModel):

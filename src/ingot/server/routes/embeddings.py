@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from ingot.embeddings.service import EmbeddingRequest, EmbeddingService
 from ingot.ranking.service import RankingRequest, RankingService, RerankRequest
-from ingot.server.state import get_embeddings, get_ranking
+from ingot.server.state import get_embeddings, get_ranking, get_state
 
 router = APIRouter(tags=["retrieval models"])
 
@@ -22,10 +22,13 @@ async def create_embeddings(body: EmbeddingRequest, service: EmbeddingService = 
 
 
 @router.post("/v1/ranking")
-async def ranking(body: RankingRequest, service: RankingService = Depends(get_ranking)) -> JSONResponse:
-    return JSONResponse(await service.ranking(body))
+async def ranking(body: RankingRequest, request: Request,
+                  service: RankingService = Depends(get_ranking)) -> JSONResponse:
+    with get_state(request).encoder_metrics.track(service.model_id, "ranking"):
+        return JSONResponse(await service.ranking(body))
 
 
 @router.post("/v1/rerank")
-async def rerank(body: RerankRequest, service: RankingService = Depends(get_ranking)) -> JSONResponse:
-    return JSONResponse(await service.rerank(body))
+async def rerank(body: RerankRequest, request: Request, service: RankingService = Depends(get_ranking)) -> JSONResponse:
+    with get_state(request).encoder_metrics.track(service.model_id, "ranking"):
+        return JSONResponse(await service.rerank(body))

@@ -13,9 +13,11 @@ from ingot.server.streaming import cancel_on_disconnect, sse_response
 router = APIRouter(tags=["generation"])
 
 CLIENT_CLOSED = 499  # nginx's code for "client closed request"; nobody is listening anyway
+# With ``stream: true`` the 200 is Server-Sent Events; say so in /openapi.json next to the JSON body.
+STREAMED: dict = {200: {"content": {"text/event-stream": {}}}}
 
 
-def _respond(result: object) -> Response:
+def respond(result: object) -> Response:
     if result is None:
         return Response(status_code=CLIENT_CLOSED)
     if isinstance(result, dict):
@@ -23,15 +25,15 @@ def _respond(result: object) -> Response:
     return sse_response(result)  # type: ignore[arg-type]
 
 
-@router.post("/v1/chat/completions")
+@router.post("/v1/chat/completions", responses=STREAMED)
 async def create_chat_completion(
     body: ChatCompletionRequest, request: Request, service: GenerationService = Depends(get_generation)
 ) -> Response:
-    return _respond(await cancel_on_disconnect(request, service.chat(body)))
+    return respond(await cancel_on_disconnect(request, service.chat(body)))
 
 
-@router.post("/v1/completions")
+@router.post("/v1/completions", responses=STREAMED)
 async def create_completion(
     body: CompletionRequest, request: Request, service: GenerationService = Depends(get_generation)
 ) -> Response:
-    return _respond(await cancel_on_disconnect(request, service.complete(body)))
+    return respond(await cancel_on_disconnect(request, service.complete(body)))

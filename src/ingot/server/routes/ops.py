@@ -5,7 +5,7 @@ from __future__ import annotations
 import platform
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from ingot import __version__
@@ -69,7 +69,7 @@ def _metrics_response(state: ServerState) -> Response:
     return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-@router.get("/v1/metrics")
+@router.get("/v1/metrics", response_class=PlainTextResponse)
 async def metrics_v1(state: ServerState = Depends(get_state)) -> Response:
     return _metrics_response(state)
 

@@ -11,7 +11,7 @@ from ingot.generation.service import GenerationService
 from ingot.kb.service import KnowledgeBase
 from ingot.rag.service import RagService, RagSettings
 from ingot.server.auth import Principal, get_principal
-from ingot.server.routes.generation import respond
+from ingot.server.routes.generation import STREAMED, respond
 from ingot.server.routes.search import RetrievalOptions, run_search
 from ingot.server.state import get_generation, get_kb
 from ingot.server.streaming import cancel_on_disconnect
@@ -31,7 +31,7 @@ class RagChatRequest(ChatCompletionRequest, RetrievalOptions):
         return self
 
 
-@router.post("/v1/rag/chat/completions")
+@router.post("/v1/rag/chat/completions", responses=STREAMED)
 async def rag_chat(
     body: RagChatRequest,
     request: Request,

@@ -1,0 +1,221 @@
+"""The web page at ``/``, driven in headless Chromium against the real server.
+
+Playwright drives Debian's ``chromium`` (``executable_path``; no browser download). The
+server is the session's real ``ingot serve`` with the default models (SmolLM2 chat,
+MiniLM embeddings): the page creates a collection, uploads a real PDF, waits for the
+ingestion job in the page, asks about a fact on page 1, and must show a streamed answer
+with a citation naming the file and its page (then a follow-up citing page 2).
+Screenshots go to the test's tmp_path (ui.png, ui-follow-up.png). Also: the static files
+and their headers, escaping of untrusted text, and the API-key flow with keys switched on.
+Without Playwright or Chromium the browser tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import SHARED_DATA
+
+try:
+    from playwright import sync_api as playwright_sync
+except ImportError:  # the test extra is not installed: the browser tests skip, the rest runs
+    playwright_sync = None
+
+CHROMIUM = os.environ.get("INGOT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+# A 5-page PDF about the history of word processors; page 1 says the typewriter was
+# "Patented in 1868 by Christopher Latham Sholes".
+PDF = SHARED_DATA / "docs" / "docling" / "tests" / "data" / "pdf" / "sources" / "multi_page.pdf"
+QUESTION = "Who patented the typewriter in 1868?"
+FOLLOW_UP = "And when was Google Docs introduced?"  # page 2: "Google Docs (2006)"
+
+INGEST_TIMEOUT_MS = 180_000
+ANSWER_TIMEOUT_MS = 240_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if playwright_sync is None:
+        pytest.skip("playwright is not installed (pip install -e '.[test]')")
+    if CHROMIUM is None:
+        pytest.skip("Chromium not found (Debian: apt-get install chromium; or set INGOT_CHROMIUM to its path)")
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1360, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))  # uncaught JS errors fail the test
+    page.goto(server.root + "/")
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+def test_page_and_assets_are_served(server):
+    index = httpx.get(server.root + "/", timeout=10)
+    assert index.status_code == 200 and index.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in index.headers["content-security-policy"]
+    for name, kind in (("app.js", "text/javascript"), ("style.css", "text/css")):
+        r = httpx.get(f"{server.root}/ui/{name}", timeout=10)
+        assert r.status_code == 200 and r.headers["content-type"].startswith(kind), name
+    for bad in ("/ui/../server/app.py", "/ui/%2e%2e/server/app.py", "/ui/missing.js", "/ui/"):
+        r = httpx.get(server.root + bad, timeout=10)
+        assert r.status_code == 404, bad
+    paths = httpx.get(server.root + "/openapi.json", timeout=10).json()["paths"]
+    assert "/" not in paths and not any(p.startswith("/ui") for p in paths)
+
+
+def create_collection(page, name: str) -> None:
+    # The form starts open when the server has no collection yet: open it only if closed.
+    playwright_sync.expect(page.locator("#collection-select")).to_have_attribute("data-loaded", "true")
+    if page.locator("#new-collection").get_attribute("open") is None:
+        page.get_by_text("New collection").click()
+    page.get_by_label("Name").fill(name)
+    page.get_by_role("button", name="Create").click()
+
+
+@pytest.fixture
+def collection_name(server):
+    """A fresh name; the collection the page creates under it is dropped afterwards."""
+    name = f"ui_{uuid.uuid4().hex[:8]}"
+    yield name
+    httpx.delete(f"{server.base_url}/collections/{name}", timeout=30)
+
+
+def test_upload_wait_ask_and_see_cited_answer(page, collection_name: str, tmp_path: Path):
+    assert PDF.is_file(), f"test document missing: {PDF}"
+    expect = playwright_sync.expect
+    name = collection_name
+
+    # Create a collection: it becomes the selected one.
+    create_collection(page, name)
+    expect(page.locator("#collection-select")).to_have_value(name)
+
+    # Creating it again must surface the server's error envelope in the alert.
+    create_collection(page, name)
+    expect(page.get_by_role("alert")).to_contain_text(name)
+    page.get_by_role("button", name="Dismiss error").click()
+
+    # Fewer answer tokens keep the test quick on a laptop CPU; this also exercises Settings.
+    page.get_by_role("button", name="Settings").click()
+    page.get_by_label("Max answer tokens").fill("96")
+    page.get_by_label("Passages (top_k)").fill("4")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#settings")).not_to_be_visible()
+
+    # Upload; the job's row for the file must reach "done" with chunks added.
+    page.locator("#file-input").set_input_files(str(PDF))
+    row = page.locator(f'li.job-file[data-filename="{PDF.name}"]')
+    expect(row).to_have_attribute("data-status", "done", timeout=INGEST_TIMEOUT_MS)
+    expect(row).to_have_attribute("data-action", "added")
+    expect(row).to_contain_text("5 pages")
+    expect(page.locator(f'li.document[data-source="{PDF.name}"]')).to_be_visible()
+    expect(page.locator("#collection-info")).to_contain_text("1 document")
+
+    # Ask; wait for the streamed answer to finish.
+    page.get_by_label("Your question").fill(QUESTION)
+    page.get_by_role("button", name="Send").click()
+    answer = page.locator("article.message.assistant").last
+    expect(answer).to_have_attribute("data-state", re.compile("^(done|error|stopped)$"), timeout=ANSWER_TIMEOUT_MS)
+    shot = tmp_path / "ui.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert answer.get_attribute("data-state") == "done", answer.locator(".message-status").inner_text()
+    assert answer.locator(".message-body").inner_text().strip(), "the answer is empty"
+
+    # A citation shows the source file, a page and a snippet; the fact is on page 1.
+    citations = answer.locator("li.citation")
+    assert citations.count() >= 1
+    cited = answer.locator(f'li.citation[data-source="{PDF.name}"]')
+    expect(cited.first).to_be_visible()
+    expect(cited.first.locator(".cite-page")).to_have_text(re.compile(r"^(p\. \d+|pp\. \d+–\d+)$"))
+    sholes = answer.locator("li.citation", has_text="Sholes")
+    expect(sholes.first).to_be_visible()
+    expect(sholes.first.locator(".cite-source")).to_have_text(PDF.name)
+    expect(sholes.first.locator(".cite-page")).to_have_text("p. 1")
+
+    # A follow-up, sent with Enter: the history goes along, the new answer cites page 2.
+    page.get_by_label("Your question").fill(FOLLOW_UP)
+    page.get_by_label("Your question").press("Enter")
+    second = page.locator("article.message.assistant").nth(1)
+    expect(second).to_have_attribute("data-state", re.compile("^(done|error|stopped)$"), timeout=ANSWER_TIMEOUT_MS)
+    assert second.get_attribute("data-state") == "done", second.locator(".message-status").inner_text()
+    docs = second.locator("li.citation", has_text="Google Docs")
+    expect(docs.first.locator(".cite-page")).to_have_text("p. 2")
+    second.scroll_into_view_if_needed()
+    page.screenshot(path=str(tmp_path / "ui-follow-up.png"), full_page=True)
+
+
+def test_answer_text_is_escaped_and_markers_link_to_citations(page):
+    """Model output is untrusted: HTML in it stays text; [n] of a known citation becomes a link."""
+    result = page.evaluate("""() => {
+        const box = document.createElement('div');
+        const list = document.createElement('ol');
+        const citations = [{index: 1, source: '<b>x</b>.pdf', page_start: 2, page_end: 3,
+                            snippet: '<img src=x onerror=alert(1)>'}];
+        window.ingotUI.renderAnswer(box, 'See [1] and [7] <img src=x onerror="window.pwned=1">', citations, 99);
+        window.ingotUI.renderCitations(list, citations, 99);
+        return {
+            text: box.textContent,
+            links: [...box.querySelectorAll('a')].map(a => [a.textContent, a.getAttribute('href')]),
+            imgs: box.querySelectorAll('img').length + list.querySelectorAll('img, b').length,
+            source: list.querySelector('.cite-source').textContent, page: list.querySelector('.cite-page').textContent,
+            places: [
+                {page_start: 1, page_end: 1, location: 'page 1'}, {page_start: 3, page_end: 3, location: 'slide 3'},
+                {page_start: 2, page_end: 2, location: 'Sheet2'}, {page_start: null, page_end: null, location: null},
+                {page_start: 4, page_end: 5, location: 'page 4 – page 5'},
+            ].map(window.ingotUI.placeLabel),
+        };
+    }""")
+    assert result["links"] == [["1", "#cite-99-1"]]
+    assert result["text"] == 'See [1] and [7] <img src=x onerror="window.pwned=1">'
+    assert result["imgs"] == 0
+    assert result["source"] == "<b>x</b>.pdf"
+    assert result["page"] == "pp. 2–3"
+    assert result["places"] == ["p. 1", "slide 3", "p. 2 · Sheet2", "", "pp. 4–5"]
+
+
+def test_page_with_api_keys_asks_for_a_key_and_sends_it(browser, data_dir: Path, tmp_path_factory):
+    """With keys on, the page itself stays open; API calls fail with 401 until the key is
+    entered in Settings, then carry it as a Bearer token."""
+    from authutil import create_key, isolated_data_dir
+    from serverutil import RunningServer
+
+    state = isolated_data_dir(data_dir, tmp_path_factory.mktemp("ui-auth"))
+    key = create_key(state, "ui", "--admin")["key"]
+    srv = RunningServer(state, env={"INGOT_MODEL": "none", "INGOT_RANKING_MODEL": "none"})
+    context = browser.new_context()
+    try:
+        for path in ("/", "/ui/app.js", "/ui/style.css"):
+            assert httpx.get(srv.root + path, timeout=10).status_code == 200, path
+        page = context.new_page()
+        page.goto(srv.root + "/")
+        expect = playwright_sync.expect
+        expect(page.get_by_role("alert")).to_contain_text("API key")
+        expect(page.locator("#settings")).to_be_visible()  # opened for the user
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Save").click()
+        page.get_by_role("button", name="Dismiss error").click()
+        create_collection(page, "keyed")
+        expect(page.locator("#collection-select")).to_have_value("keyed")
+        expect(page.get_by_role("alert")).to_be_hidden()
+        stored = page.evaluate("() => JSON.parse(localStorage.getItem('ingot.settings')).apiKey")
+        assert stored == key
+        listed = httpx.get(f"{srv.base_url}/collections", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+        assert [c["name"] for c in listed.json()["data"]] == ["keyed"]
+    finally:
+        context.close()
+        srv.stop()
