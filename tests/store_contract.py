@@ -126,6 +126,25 @@ class StoreContract:
         text = filled.text_search("docs", "merger Falcon", 10, Filter(acl_any=()))
         assert text == []
 
+    def test_light_searches_agree_with_full_ones_and_fetch_reads_records(self, filled):
+        q = unit(2)
+        full = [(h.record.id, h.score) for h in filled.dense_search("docs", q, 5, Filter(acl_any=("staff",)))]
+        light = filled.dense_search_ids("docs", q, 5, Filter(acl_any=("staff",)))
+        assert [i for i, _ in light] == [i for i, _ in full]
+        assert [s for _, s in light] == pytest.approx([s for _, s in full], abs=1e-5)
+        text = filled.text_search_ids("docs", "revenue", 5, Filter(acl_any=("staff",)))
+        assert [i for i, _ in text] == [h.record.id for h in filled.text_search("docs", "revenue", 5,
+                                                                                   Filter(acl_any=("staff",)))]
+        wanted = [light[1][0], "no-such-id", light[0][0]]
+        records = filled.fetch("docs", wanted)
+        assert [r.id for r in records] == [light[1][0], light[0][0]]
+        top = filled.dense_search("docs", q, 1)[0].record
+        fetched = filled.fetch("docs", [top.id])[0]
+        assert (fetched.text, fetched.source, fetched.page_start, fetched.heading_path, fetched.kinds, fetched.acl) == (
+            top.text, top.source, top.page_start, top.heading_path, top.kinds, top.acl)
+        assert filled.fetch("docs", []) == []
+        assert filled.fetch("docs", ["x' OR '1'='1"]) == []
+
     def test_filter_values_cannot_inject(self, filled):
         for evil in ("x' OR '1'='1", 'x" or 1=1 or "', "finance.pdf') OR (1=1"):
             assert filled.dense_search("docs", unit(0), 10, Filter(sources=(evil,))) == []

@@ -21,7 +21,7 @@ import numpy as np
 from ingot.kb.metrics import KnowledgeBaseMetrics
 from ingot.ranking.protocol import Ranker
 from ingot.retrieval.fusion import rrf
-from ingot.store.protocol import ChunkRecord, Filter, Hit, VectorStore
+from ingot.store.protocol import ChunkRecord, Filter, VectorStore
 
 Mode = Literal["dense", "bm25", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "bm25", "hybrid")
@@ -45,6 +45,19 @@ class Passage:
             "kinds": list(r.kinds), "created_at": r.created_at,
             "scores": {"dense": self.dense_score, "bm25": self.bm25_score, "rerank": self.rerank_score},
         }
+
+
+@dataclass
+class _Candidate:
+    collection: str
+    chunk_id: str
+    score: float = 0.0
+    dense_score: float | None = None
+    bm25_score: float | None = None
+
+    def raw(self, mode: str) -> float:
+        value = self.dense_score if mode == "dense" else self.bm25_score
+        return float(value if value is not None else 0.0)
 
 
 @dataclass
@@ -115,19 +128,23 @@ class RetrievalService:
         calls = []
         for name in collections:
             if vector is not None:
-                calls.append(("dense", name, asyncio.to_thread(self.store.dense_search, name, vector, wanted, flt)))
+                calls.append(("dense", name, asyncio.to_thread(self.store.dense_search_ids, name, vector, wanted, flt)))
             if mode in ("bm25", "hybrid"):
-                calls.append(("bm25", name, asyncio.to_thread(self.store.text_search, name, query, wanted, flt)))
-        results: list[list[Hit]] = list(await asyncio.gather(*(c[2] for c in calls)))
+                calls.append(("bm25", name, asyncio.to_thread(self.store.text_search_ids, name, query, wanted, flt)))
+        results: list[list[tuple[str, float]]] = list(await asyncio.gather(*(c[2] for c in calls)))
         timings["search"] = time.monotonic() - t
 
-        passages = self._fuse([(kind, name, hits) for (kind, name, _), hits in zip(calls, results)], mode)
+        ranked = self._fuse([(kind, name, hits) for (kind, name, _), hits in zip(calls, results)], mode)
+        depth = max(self.fusion.candidates, top_k) if do_rerank else top_k
+        t = time.monotonic()
+        passages = await self._fetch(ranked[:depth])
+        timings["fetch"] = time.monotonic() - t
         if do_rerank and passages:
             # Rerank the fused head only (a cross-encoder costs one forward pass per pair);
             # the tail keeps its fused order behind it.
             t = time.monotonic()
-            depth = self.fusion.candidates
-            passages = await self._rerank(query, passages[:depth]) + passages[depth:]
+            head = self.fusion.candidates
+            passages = await self._rerank(query, passages[:head]) + passages[head:]
             timings["rerank"] = time.monotonic() - t
         seconds = time.monotonic() - started
         if self.metrics is not None:
@@ -136,32 +153,47 @@ class RetrievalService:
             self.metrics.search_seconds.labels(label).observe(seconds)
         return SearchResult(passages[:top_k], mode, do_rerank, seconds, timings)
 
-    def _fuse(self, lists: list[tuple[str, str, list[Hit]]], mode: str) -> list[Passage]:
-        by_key: dict[tuple[str, str], Passage] = {}
+    def _fuse(self, lists: list[tuple[str, str, list[tuple[str, float]]]], mode: str) -> list[_Candidate]:
+        """Candidates (collection, chunk id) best first, with each ranking's own score."""
+        by_key: dict[tuple[str, str], _Candidate] = {}
         rankings: list[tuple[list[tuple[str, str]], float]] = []
         for kind, name, hits in lists:
             keys = []
-            for hit in hits:
-                key = (name, hit.record.id)
-                passage = by_key.setdefault(key, Passage(name, hit.record, 0.0))
+            for chunk_id, score in hits:
+                key = (name, chunk_id)
+                candidate = by_key.setdefault(key, _Candidate(name, chunk_id))
                 if kind == "dense":
-                    passage.dense_score = hit.score
+                    candidate.dense_score = score
                 else:
-                    passage.bm25_score = hit.score
+                    candidate.bm25_score = score
                 keys.append(key)
             weight = self.fusion.dense_weight if kind == "dense" else self.fusion.bm25_weight
             rankings.append((keys, weight))
         if mode == "hybrid":
             fused = rrf(rankings, k=self.fusion.rrf_k)
         else:  # one mode, possibly over several collections: order by the raw score
-            fused = sorted(((key, _raw(by_key[key], mode)) for keys, _ in rankings for key in keys),
+            fused = sorted(((key, by_key[key].raw(mode)) for keys, _ in rankings for key in keys),
                            key=lambda kv: -kv[1])
         out = []
         for key, score in fused:
-            passage = by_key[key]
-            passage.score = score
-            out.append(passage)
+            candidate = by_key[key]
+            candidate.score = score
+            out.append(candidate)
         return out
+
+    async def _fetch(self, candidates: list[_Candidate]) -> list[Passage]:
+        """Read the winners' records (one query per collection, concurrently), in rank order.
+        A chunk deleted since the search is skipped."""
+        wanted: dict[str, list[str]] = {}
+        for c in candidates:
+            wanted.setdefault(c.collection, []).append(c.chunk_id)
+        names = list(wanted)
+        fetched = await asyncio.gather(*(asyncio.to_thread(self.store.fetch, n, wanted[n]) for n in names))
+        records = {(n, r.id): r for n, rs in zip(names, fetched) for r in rs}
+        return [
+            Passage(c.collection, records[(c.collection, c.chunk_id)], c.score, c.dense_score, c.bm25_score)
+            for c in candidates if (c.collection, c.chunk_id) in records
+        ]
 
     async def _rerank(self, query: str, passages: list[Passage]) -> list[Passage]:
         assert self.ranker is not None
@@ -170,7 +202,3 @@ class RetrievalService:
             passage.rerank_score = passage.score = float(logit)
         return sorted(passages, key=lambda p: -p.score)
 
-
-def _raw(passage: Passage, mode: str) -> float:
-    value = passage.dense_score if mode == "dense" else passage.bm25_score
-    return float(value if value is not None else 0.0)

@@ -117,6 +117,7 @@ SCALAR_INDICES: dict[str, tuple[str, Any]] = {
     "kinds": ("kinds_idx", LabelList),
     "document_id": ("document_id_idx", BTree),
     "source": ("source_idx", BTree),
+    "id": ("id_idx", BTree),  # fetch(): the fused winners by chunk id
 }
 # Every column except the vector: what hits carry (the vector is large and callers rarely
 # need it back).
@@ -555,10 +556,28 @@ class LanceDBStore(VectorStore):
         return dict(zip(docs, hashes))
 
     def dense_search(self, name: str, vector: np.ndarray, k: int, flt: Filter | None = None) -> list[Hit]:
+        result = self._dense(name, vector, k, flt, RESULT_COLUMNS)
+        if result is None:
+            return []
+        distances = result.column("_distance").to_pylist()
+        rows = result.select(RESULT_COLUMNS).to_pylist()
+        hits = [Hit(record=_record(row), score=1.0 - float(d)) for row, d in zip(rows, distances)]
+        hits.sort(key=lambda h: h.score, reverse=True)
+        return hits
+
+    def dense_search_ids(self, name: str, vector: np.ndarray, k: int, flt: Filter | None = None) -> list[tuple[str, float]]:
+        result = self._dense(name, vector, k, flt, ["id"])
+        if result is None:
+            return []
+        pairs = [(i, 1.0 - float(d)) for i, d in zip(result.column("id").to_pylist(),
+                                                     result.column("_distance").to_pylist())]
+        return sorted(pairs, key=lambda p: -p[1])
+
+    def _dense(self, name: str, vector: np.ndarray, k: int, flt: Filter | None, columns: list[str]) -> pa.Table | None:
         coll = self._open(name)
         where = render_filter(flt, read_groups=coll.read_groups)
         if k <= 0:
-            return []
+            return None
         q = np.asarray(vector, dtype=np.float32).reshape(-1)
         if q.shape[0] != coll.dimensions:
             raise StoreError(f"query vector is {q.shape[0]}-d; collection {name!r} holds {coll.dimensions}-d")
@@ -568,7 +587,7 @@ class LanceDBStore(VectorStore):
             query = (
                 coll.table.search(q, vector_column_name=VECTOR, query_type="vector")
                 .distance_type("cosine")
-                .select([*RESULT_COLUMNS, "_distance"])
+                .select([*columns, "_distance"])
                 .limit(k)
             )
             if self._vector_index_rows(coll):
@@ -579,35 +598,54 @@ class LanceDBStore(VectorStore):
                     query = query.refine_factor(self.refine_factor)
             if where:
                 query = query.where(where, prefilter=True)
-            result = query.to_arrow()
+            return query.to_arrow()
         except StoreError:
             raise
         except Exception as e:  # noqa: BLE001
             raise self._missing(name, e) from e
-        distances = result.column("_distance").to_pylist()
-        rows = result.select(RESULT_COLUMNS).to_pylist()
-        hits = [Hit(record=_record(row), score=1.0 - float(d)) for row, d in zip(rows, distances)]
-        hits.sort(key=lambda h: h.score, reverse=True)
-        return hits
 
     def text_search(self, name: str, query: str, k: int, flt: Filter | None = None) -> list[Hit]:
-        coll = self._open(name)
-        where = render_filter(flt, read_groups=coll.read_groups)
-        if k <= 0 or not query or not query.strip():
+        result = self._text(name, query, k, flt, RESULT_COLUMNS)
+        if result is None:
             return []
-        try:
-            # A MatchQuery is a bag of terms (OR): no query-syntax parsing of user input.
-            search = coll.table.search(MatchQuery(query, TEXT), query_type="fts").select([*RESULT_COLUMNS, "_score"]).limit(k)
-            if where:
-                search = search.where(where, prefilter=True)
-            result = search.to_arrow()
-        except Exception as e:  # noqa: BLE001
-            raise self._missing(name, e) from e
         scores = result.column("_score").to_pylist()
         rows = result.select(RESULT_COLUMNS).to_pylist()
         hits = [Hit(record=_record(row), score=float(s)) for row, s in zip(rows, scores)]
         hits.sort(key=lambda h: h.score, reverse=True)
         return hits
+
+    def text_search_ids(self, name: str, query: str, k: int, flt: Filter | None = None) -> list[tuple[str, float]]:
+        result = self._text(name, query, k, flt, ["id"])
+        if result is None:
+            return []
+        pairs = [(i, float(v)) for i, v in zip(result.column("id").to_pylist(), result.column("_score").to_pylist())]
+        return sorted(pairs, key=lambda p: -p[1])
+
+    def _text(self, name: str, query: str, k: int, flt: Filter | None, columns: list[str]) -> pa.Table | None:
+        coll = self._open(name)
+        where = render_filter(flt, read_groups=coll.read_groups)
+        if k <= 0 or not query or not query.strip():
+            return None
+        try:
+            # A MatchQuery is a bag of terms (OR): no query-syntax parsing of user input.
+            search = coll.table.search(MatchQuery(query, TEXT), query_type="fts").select([*columns, "_score"]).limit(k)
+            if where:
+                search = search.where(where, prefilter=True)
+            return search.to_arrow()
+        except Exception as e:  # noqa: BLE001
+            raise self._missing(name, e) from e
+
+    def fetch(self, name: str, ids: list[str]) -> list[ChunkRecord]:
+        coll = self._open(name)
+        if not ids:
+            return []
+        try:
+            result = (coll.table.search().where(f"id IN ({_string_list(ids)})").select(RESULT_COLUMNS)
+                      .limit(len(ids)).to_arrow())
+        except Exception as e:  # noqa: BLE001
+            raise self._missing(name, e) from e
+        by_id = {row["id"]: _record(row) for row in result.to_pylist()}
+        return [by_id[i] for i in ids if i in by_id]
 
     def close(self) -> None:
         with self._lock:

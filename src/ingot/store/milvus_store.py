@@ -310,6 +310,19 @@ class MilvusStore(VectorStore):
         # Chunks sharing no term with the query score 0: not a match.
         return [h for h in hits if h.score > 0]
 
+    def fetch(self, name: str, ids: list[str]) -> list[ChunkRecord]:
+        self._ensure(name)
+        if not ids:
+            return []
+        by_id: dict[str, ChunkRecord] = {}
+        for part in _chunks(ids, 1000):
+            rows = self._call(self._client.query, name, filter=f"{F_ID} in {_str_list(part)}",
+                              output_fields=OUTPUT_FIELDS, consistency_level=self._consistency)
+            for row in rows:
+                record = self._record(row)
+                by_id[record.id] = record
+        return [by_id[i] for i in ids if i in by_id]
+
     def close(self) -> None:
         if self._closed:
             return

@@ -109,5 +109,23 @@ class VectorStore(abc.ABC):
     def text_search(self, name: str, query: str, k: int, flt: Filter | None = None) -> list[Hit]:
         """BM25 full-text search."""
 
+    # Light searches + fetch: hybrid retrieval fuses two candidate lists of ids and then
+    # reads only the winners' columns (on LanceDB at 100k chunks, reading every column of
+    # 50 candidates per search cost more than the searches themselves). Backends override
+    # these; the defaults keep any backend correct.
+
+    def dense_search_ids(self, name: str, vector: np.ndarray, k: int, flt: Filter | None = None) -> list[tuple[str, float]]:
+        """(chunk id, cosine similarity), best first."""
+        return [(h.record.id, h.score) for h in self.dense_search(name, vector, k, flt)]
+
+    def text_search_ids(self, name: str, query: str, k: int, flt: Filter | None = None) -> list[tuple[str, float]]:
+        """(chunk id, BM25 score), best first."""
+        return [(h.record.id, h.score) for h in self.text_search(name, query, k, flt)]
+
+    @abc.abstractmethod
+    def fetch(self, name: str, ids: list[str]) -> list[ChunkRecord]:
+        """The records of these chunk ids (without vectors), in the order given; ids that
+        no longer exist are left out."""
+
     def close(self) -> None:
         """Release connections."""
