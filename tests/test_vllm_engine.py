@@ -24,6 +24,7 @@ from ingot.engines.protocol import (
     QueueFullError,
     SamplingParams,
 )
+from ingot.engines.protocol import check_budget
 from ingot.engines.vllm import mapping
 from ingot.engines.vllm.engine import VllmEngine, VllmNotInstalledError, import_vllm
 from ingot.models.registry import LLAMA33_70B, SMOLLM2_135M
@@ -59,17 +60,17 @@ def test_sampling_kwargs_defaults_mean_off():
 
 
 def test_budget_checks_match_the_llamacpp_engine():
-    assert mapping.check_budget([1, 2, 3], None, 10, 100) == 7
-    assert mapping.check_budget([1, 2, 3], 7, 10, 100) == 7
+    assert check_budget([1, 2, 3], None, 10, 100) == 7
+    assert check_budget([1, 2, 3], 7, 10, 100) == 7
     with pytest.raises(ContextLengthError) as too_long:
-        mapping.check_budget([1, 2, 3], 8, 10, 100)
+        check_budget([1, 2, 3], 8, 10, 100)
     assert too_long.value.param == "max_tokens"
     with pytest.raises(ContextLengthError):
-        mapping.check_budget(list(range(10)), None, 10, 100)
+        check_budget(list(range(10)), None, 10, 100)
     with pytest.raises(InvalidRequestError, match="outside the vocabulary"):
-        mapping.check_budget([1, 200], None, 10, 100)
+        check_budget([1, 200], None, 10, 100)
     with pytest.raises(InvalidRequestError, match="empty"):
-        mapping.check_budget([], None, 10, 100)
+        check_budget([], None, 10, 100)
 
 
 def test_engine_args_from_profiles(tmp_path):

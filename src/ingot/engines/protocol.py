@@ -162,3 +162,29 @@ class Engine(abc.ABC):
     def adapter_names(self) -> tuple[str, ...]:
         """LoRA adapters served beside the base model, selected by the request's model name."""
         return ()
+
+
+def check_budget(prompt_token_ids: list[int], max_tokens: int | None, limit: int, vocab_size: int) -> int:
+    """Check a request fits the context; return its completion budget. Every engine uses
+    this, so clients see the same limits and messages (OpenAI's wording) on any engine."""
+    n_prompt = len(prompt_token_ids)
+    if n_prompt == 0:
+        raise InvalidRequestError("the prompt is empty", "prompt")
+    bad = [t for t in prompt_token_ids if not 0 <= t < vocab_size]
+    if bad:
+        raise InvalidRequestError(f"token id {bad[0]} is outside the vocabulary (size {vocab_size})", "prompt")
+    if n_prompt >= limit:
+        raise ContextLengthError(
+            f"This model's maximum context length is {limit} tokens. However, your prompt has "
+            f"{n_prompt} tokens. Please reduce the length of the prompt."
+        )
+    if max_tokens is None:
+        return limit - n_prompt
+    if n_prompt + max_tokens > limit:
+        raise ContextLengthError(
+            f"This model's maximum context length is {limit} tokens. However, you requested "
+            f"{n_prompt + max_tokens} tokens ({n_prompt} in the messages, {max_tokens} in the "
+            "completion). Please reduce the length of the messages or completion.",
+            param="max_tokens",
+        )
+    return max_tokens

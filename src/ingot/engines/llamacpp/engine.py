@@ -10,12 +10,11 @@ from typing import AsyncIterator
 from ingot.engines.llamacpp.binding import LlamaContext, LlamaModel, Sampler
 from ingot.engines.llamacpp.scheduler import Delivery, Scheduler, Sequence, make_deliver
 from ingot.engines.protocol import (
-    ContextLengthError,
     Engine,
     GenerationOutput,
     GenerationRequest,
-    InvalidRequestError,
     ModelInfo,
+    check_budget,
 )
 
 
@@ -58,29 +57,8 @@ class LlamaCppEngine(Engine):
 
     def _validate(self, request: GenerationRequest) -> int:
         """Check the request fits; return its completion budget."""
-        n_prompt = len(request.prompt_token_ids)
-        limit = self._info.context_length
-        if n_prompt == 0:
-            raise InvalidRequestError("the prompt is empty", "prompt")
-        bad = [t for t in request.prompt_token_ids if not 0 <= t < self._model.n_vocab]
-        if bad:
-            raise InvalidRequestError(f"token id {bad[0]} is outside the vocabulary (size {self._model.n_vocab})", "prompt")
-        if n_prompt >= limit:
-            raise ContextLengthError(
-                f"This model's maximum context length is {limit} tokens. However, your prompt has "
-                f"{n_prompt} tokens. Please reduce the length of the prompt."
-            )
-        max_tokens = request.params.max_tokens
-        if max_tokens is None:
-            return limit - n_prompt
-        if n_prompt + max_tokens > limit:
-            raise ContextLengthError(
-                f"This model's maximum context length is {limit} tokens. However, you requested "
-                f"{n_prompt + max_tokens} tokens ({n_prompt} in the messages, {max_tokens} in the "
-                "completion). Please reduce the length of the messages or completion.",
-                param="max_tokens",
-            )
-        return max_tokens
+        return check_budget(request.prompt_token_ids, request.params.max_tokens, self._info.context_length,
+                            self._model.n_vocab)
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationOutput]:
         max_tokens = self._validate(request)

@@ -25,6 +25,7 @@ from ingot.engines.protocol import (
     InvalidRequestError,
     ModelInfo,
     QueueFullError,
+    check_budget,
 )
 from ingot.engines.vllm import mapping
 from ingot.models.profiles import Profile
@@ -136,7 +137,7 @@ class VllmEngine(Engine):
 
     async def generate(self, request: GenerationRequest) -> AsyncIterator[GenerationOutput]:
         params = request.params
-        max_tokens = mapping.check_budget(request.prompt_token_ids, params.max_tokens,
+        max_tokens = check_budget(request.prompt_token_ids, params.max_tokens,
                                           self._info.context_length, self._info.vocab_size)
         if self._inflight >= self._slots + self._max_queue:
             raise QueueFullError(f"{self._inflight - self._slots} requests are waiting for a slot "

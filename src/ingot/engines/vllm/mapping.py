@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
 from ingot.engines.protocol import (
-    ContextLengthError,
     FinishReason,
     GenerationOutput,
-    InvalidRequestError,
     SamplingParams,
     TokenLogprob,
 )
@@ -75,32 +73,6 @@ def lora_ids(adapters: Mapping[str, Path]) -> dict[str, int]:
     """Stable positive integer ids per adapter name (vLLM's ``lora_int_id`` must be > 0
     and unique per adapter for the life of the engine)."""
     return {name: i for i, name in enumerate(sorted(adapters), start=1)}
-
-
-def check_budget(prompt_token_ids: list[int], max_tokens: int | None, limit: int, vocab_size: int) -> int:
-    """Validate a request against the context like the llama.cpp engine (same messages,
-    same params), and return its completion budget."""
-    n_prompt = len(prompt_token_ids)
-    if n_prompt == 0:
-        raise InvalidRequestError("the prompt is empty", "prompt")
-    bad = [t for t in prompt_token_ids if not 0 <= t < vocab_size]
-    if bad:
-        raise InvalidRequestError(f"token id {bad[0]} is outside the vocabulary (size {vocab_size})", "prompt")
-    if n_prompt >= limit:
-        raise ContextLengthError(
-            f"This model's maximum context length is {limit} tokens. However, your prompt has "
-            f"{n_prompt} tokens. Please reduce the length of the prompt."
-        )
-    if max_tokens is None:
-        return limit - n_prompt
-    if n_prompt + max_tokens > limit:
-        raise ContextLengthError(
-            f"This model's maximum context length is {limit} tokens. However, you requested "
-            f"{n_prompt + max_tokens} tokens ({n_prompt} in the messages, {max_tokens} in the "
-            "completion). Please reduce the length of the messages or completion.",
-            param="max_tokens",
-        )
-    return max_tokens
 
 
 def sampling_kwargs(params: SamplingParams, max_tokens: int) -> dict[str, Any]:

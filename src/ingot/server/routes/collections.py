@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 
 from ingot.generation.protocol import WireModel
+from ingot.kb.catalog import DocumentRow
 from ingot.kb.service import KnowledgeBase, document_dict, job_dict
 from ingot.server.auth import Principal, get_principal, require_admin
 from ingot.server.errors import APIError
@@ -100,23 +101,26 @@ async def list_documents(
 async def get_document(
     name: str, document_id: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
 ) -> JSONResponse:
-    row = await asyncio.to_thread(kb.document, name, document_id)
-    if not _may_read(principal, row.acl):
-        raise APIError(404, f"document {document_id!r} is not in collection {name!r}", type="not_found_error",
-                       code="not_found")
-    return JSONResponse(document_dict(row))
+    return JSONResponse(document_dict(await _visible_document(kb, name, document_id, principal)))
 
 
 @router.delete("/v1/collections/{name}/documents/{document_id}")
 async def delete_document(
     name: str, document_id: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
 ) -> JSONResponse:
+    await _visible_document(kb, name, document_id, principal)
+    await asyncio.to_thread(kb.delete_document, name, document_id)
+    return JSONResponse({"object": "document.deleted", "id": document_id, "deleted": True})
+
+
+async def _visible_document(kb: KnowledgeBase, name: str, document_id: str, principal: Principal) -> DocumentRow:
+    """The document, or 404 when it is absent *or* the caller may not read it (a 403 would
+    confirm that it exists)."""
     row = await asyncio.to_thread(kb.document, name, document_id)
     if not _may_read(principal, row.acl):
         raise APIError(404, f"document {document_id!r} is not in collection {name!r}", type="not_found_error",
                        code="not_found")
-    await asyncio.to_thread(kb.delete_document, name, document_id)
-    return JSONResponse({"object": "document.deleted", "id": document_id, "deleted": True})
+    return row
 
 
 def _may_read(principal: Principal, acl: list[str]) -> bool:
