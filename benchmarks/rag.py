@@ -7,8 +7,9 @@ whose evidence is among those abstracts. Each question goes to
 (citations), the first content token, and the whole answer (max_tokens=64).
 
 The peer on the same machine, in the same run: the same chat model answering the same
-question through ``/v1/chat/completions`` with the same passages already pasted into the
-prompt (what a client doing its own retrieval would send). The ratio shows what
+question through ``/v1/chat/completions`` with the same instructions and the same passages
+(full chunk text) already in the prompt, i.e. what a client doing its own retrieval would
+send. The ratio shows what
 retrieval (query embedding, hybrid search, fusion) adds to the time to first token.
 
 Usage: python benchmarks/rag.py [--questions 30] [--write]
@@ -105,13 +106,25 @@ def run(base: str, collection: str, qs: list[str]) -> dict[str, list[float]]:
             rows["rag_event"].append(event)
             rows["rag_ttft"].append(ttft)
             rows["rag_total"].append(total)
-            sources = "\n\n".join(f"[{c['index']}]\n{c['snippet']}" for c in head["citations"])
-            plain = {"messages": [{"role": "user", "content": f"Sources:\n\n{sources}\n\nQuestion: {q}"}],
-                     "stream": True, "max_tokens": MAX_TOKENS, "temperature": 0}
+            plain = {"messages": same_prompt(client, base, collection, q, head), "stream": True,
+                     "max_tokens": MAX_TOKENS, "temperature": 0}
             _, ttft, total, _ = stream_times(client, f"{base}/chat/completions", plain)
             rows["chat_ttft"].append(ttft or 0.0)
             rows["chat_total"].append(total)
     return rows
+
+
+def same_prompt(client: httpx.Client, base: str, collection: str, q: str, head: dict) -> list[dict]:
+    """The messages RAG sent to the model, rebuilt from the same passages (full chunk text
+    from /v1/search), with the sources in reverse order so the peer cannot reuse RAG's
+    cached prompt prefix (both then share only the system prompt)."""
+    from ingot.rag.prompt import SYSTEM_PROMPT
+
+    hits = client.post(f"{base}/search", json={"collection": collection, "query": q, "top_k": 50}).json()["data"]
+    text = {h["chunk_id"]: h["text"] for h in hits}
+    blocks = [f"[{c['index']}]\n{text.get(c['chunk_id'], c['snippet']).strip()}" for c in reversed(head["citations"])]
+    user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {q}"
+    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
 def report(rows: dict[str, list[float]], chunks: int, write: bool) -> None:

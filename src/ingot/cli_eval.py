@@ -63,12 +63,12 @@ def retrieval(
                 metrics = evaluate(ran.rankings, qrels).to_dict()
                 queries_scored = metrics.pop("queries")
                 results.append(report(m, split, metrics, ran, queries_scored, len(corpus)))
+                if as_json:  # one line per mode as soon as it is known (long runs)
+                    print(json.dumps(results[-1]), flush=True)
             return results
 
     results = asyncio.run(run())
     if as_json:
-        for row in results:
-            print(json.dumps(row))
         return
     table = Table(title=f"{beir.name} ({split}, {len(queries)} queries, {len(corpus)} documents)")
     for column in ("mode", "nDCG@10", "recall@10", "recall@100", "MRR@10", "queries/s"):

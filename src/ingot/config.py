@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     rrf_dense_weight: float = Field(1.0, ge=0, description="RRF weight of the dense (vector) ranking.")
     rrf_bm25_weight: float = Field(1.0, ge=0, description="RRF weight of the BM25 (full-text) ranking.")
     rag_min_score: float = Field(
-        0.3, ge=-1, le=1,
+        0.4, ge=-1, le=1,
         description="RAG answers only when the best passage's cosine similarity reaches this; below it, "
         "'the documents do not say' without calling the model (calibration: benchmarks/RESULTS.md).",
     )

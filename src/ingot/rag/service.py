@@ -41,7 +41,8 @@ def citation_dict(number: int, passage: Passage) -> dict[str, Any]:
     r = passage.record
     text = r.text.strip()
     return {
-        "index": number, "document_id": r.document_id, "collection": passage.collection, "source": r.source,
+        "index": number, "document_id": r.document_id, "chunk_id": r.id, "collection": passage.collection,
+        "source": r.source,
         "page_start": r.page_start, "page_end": r.page_end, "location": r.location,
         "heading_path": list(r.heading_path),
         "snippet": text if len(text) <= SNIPPET_CHARS else text[:SNIPPET_CHARS].rsplit(" ", 1)[0] + " ...",
