@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         None, description="Milvus Lite file path (*.db) or cluster URI; default data_dir/milvus/ingot.db."
     )
     milvus_token: str | None = Field(None, description="Milvus cluster token (user:password or API key).")
+    lancedb_consistency_s: float | None = Field(
+        1.0, ge=0,
+        description="Seconds a LanceDB read may lag writes made by *another* process (e.g. `ingot ingest` next to "
+        "a server); this process's own writes are seen at once. 0 checks on every read, which cost ~7 ms per "
+        "search at 100k chunks (benchmarks/RESULTS.md); null never checks.",
+    )
 
     # Knowledge base: ingestion and retrieval.
     ingest_workers: int = Field(2, ge=1, le=64, description="Documents ingested at the same time.")
