@@ -145,6 +145,16 @@ class StoreContract:
         assert filled.fetch("docs", []) == []
         assert filled.fetch("docs", ["x' OR '1'='1"]) == []
 
+    def test_acl_groups_match_exactly(self, store):
+        store.create_collection("acl", DIM)
+        for i, groups in enumerate((["teamXa"], ["team_a"], ["team%"], ["team_ab"], [])):
+            store.replace_document("acl", f"d{i}", [record(f"d{i}", 0, f"note {i}", seed=i, acl=groups)])
+        for groups, visible in ((("team_a",), {"d1", "d4"}), (("team%",), {"d2", "d4"}), (("tea",), {"d4"}),
+                                (("teamXa", "team_ab"), {"d0", "d3", "d4"})):
+            dense = {h.record.document_id for h in store.dense_search("acl", unit(0), 10, Filter(acl_any=groups))}
+            text = {h.record.document_id for h in store.text_search("acl", "note", 10, Filter(acl_any=groups))}
+            assert dense == visible and text == visible, (groups, dense, text)
+
     def test_filter_values_cannot_inject(self, filled):
         for evil in ("x' OR '1'='1", 'x" or 1=1 or "', "finance.pdf') OR (1=1"):
             assert filled.dense_search("docs", unit(0), 10, Filter(sources=(evil,))) == []

@@ -118,3 +118,15 @@ def test_bm25_scores_are_positive_and_ordered(tmp_path):
         assert hits[0].score > hits[1].score > 0
     finally:
         store.close()
+
+
+def test_acl_filter_is_scalar_on_the_acl_key():
+    from ingot.store.milvus_store import acl_key, group_tag
+
+    expr = render_filter(Filter(acl_any=("team_a", 'x" or 1==1 or "')), acl_key_field=True)
+    assert "array" not in expr and "acl_key" in expr
+    assert group_tag("team_a") in expr and "1==1" not in expr and "team_a" not in expr
+    assert acl_key([]) == "|"
+    assert acl_key(["b", "a", "a"]) == f"|{min(group_tag('a'), group_tag('b'))}|{max(group_tag('a'), group_tag('b'))}|"
+    # "_" is a LIKE wildcard; tags are hex, so a group never matches a look-alike group.
+    assert set(group_tag("team_a")) <= set("0123456789abcdef")
