@@ -98,3 +98,22 @@ def test_ask_in_process_and_through_a_server(data_dir: Path, tmp_path: Path, ser
     assert refused.returncode == 0 and "documents do not say" in refused.stdout
     missing = ingot(data_dir, "ask", "anything", "--collection", "nope_nope", "--url", server.base_url)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
+
+
+def test_ingest_through_a_running_server(data_dir: Path, tmp_path: Path, server) -> None:
+    import httpx
+
+    (tmp_path / "a.md").write_text("# Alpha\n\nThe alpha launch is on Monday.\n")
+    (tmp_path / "b.txt").write_text("Beta ships on Friday.")
+    first = ingot(data_dir, "ingest", str(tmp_path), "--collection", "cli_remote", "--url", server.base_url)
+    assert first.returncode == 0, first.stderr
+    assert "2 added, 0 replaced, 0 unchanged, 0 failed" in first.stdout
+    again = ingot(data_dir, "ingest", str(tmp_path), "--collection", "cli_remote", "--url", server.base_url, "--json")
+    assert again.returncode == 0, again.stderr
+    assert [d["action"] for d in json.loads(again.stdout)["documents"]] == ["unchanged", "unchanged"]
+    docs = httpx.get(f"{server.base_url}/collections/cli_remote/documents").json()["data"]
+    assert sorted(d["source"] for d in docs) == ["a.md", "b.txt"]  # the server names documents by file name
+    no_sync = ingot(data_dir, "ingest", str(tmp_path), "--collection", "cli_remote", "--url", server.base_url, "--sync")
+    assert no_sync.returncode == 2 and "--sync" in no_sync.stderr
+    down = ingot(data_dir, "ingest", str(tmp_path), "--collection", "x", "--url", "http://127.0.0.1:9/v1")
+    assert down.returncode == 2 and "cannot reach" in down.stderr and "Traceback" not in down.stderr

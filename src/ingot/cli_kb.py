@@ -53,6 +53,9 @@ def ingest(
     sync: bool = typer.Option(False, "--sync", help="Remove documents whose source file under the given folders is gone."),
     acl: Optional[str] = typer.Option(None, help="Comma-separated ACL groups for these documents."),
     as_json: bool = typer.Option(False, "--json", help="Print the job as JSON instead of a summary."),
+    url: Optional[str] = typer.Option(None, help="Upload to a running server (…/v1) instead of ingesting in this "
+                                                   "process (needed for Milvus Lite, which one process locks)."),
+    api_key: Optional[str] = typer.Option(None, envvar="INGOT_API_KEY", help="Bearer key for --url."),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Ingest documents into a collection: added, replaced when changed, skipped when unchanged."""
@@ -70,6 +73,14 @@ def ingest(
     files, roots = collect_files(paths, settings.upload_extensions)
     if not files and not sync:
         fail("no files to ingest (supported: " + ", ".join(settings.upload_extensions) + ")")
+    if url:
+        if sync:
+            fail("--sync works on this machine's files only; run it without --url")
+        job = _ingest_remote(url, api_key, collection, files, acl)
+        print(json.dumps(job, indent=2)) if as_json else _summary(job, [])
+        if job["progress"]["failed"]:
+            raise typer.Exit(1)
+        return
 
     async def run() -> tuple[dict, list]:
         async with local_knowledge_base(settings) as kb:
@@ -77,14 +88,14 @@ def ingest(
             progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), console=err, transient=True)
             with progress:
-                overall = progress.add_task("documents", total=len(files))
+                overall = progress.add_task(f"documents ({collection})", total=len(files))
                 job = kb.submit_paths(collection, [SourceFile(s, p, str(p)) for s, p in files], groups)
-                per_file: dict[int, TaskID] = {}
+                per_file: dict[str, TaskID] = {}
                 waiter = asyncio.ensure_future(kb.jobs.wait(job.id))
                 while not waiter.done():
-                    _show(progress, overall, per_file, kb.job(job.id))
+                    _show(progress, overall, per_file, job_dict(kb.job(job.id))["documents"])
                     await asyncio.wait([waiter], timeout=0.2)
-                _show(progress, overall, per_file, kb.job(job.id))
+                _show(progress, overall, per_file, job_dict(kb.job(job.id))["documents"])
             removed = kb.sync(collection, roots, {str(p) for _, p in files}) if sync else []
             return job_dict(kb.job(job.id)), removed
 
@@ -100,21 +111,80 @@ def ingest(
         raise typer.Exit(1)
 
 
-def _show(progress: Progress, overall: TaskID, per_file: dict[int, TaskID], job) -> None:  # noqa: ANN001
-    """Overall bar, plus one bar per running file that advances through the stages."""
-    finished = sum(1 for i in job.items if i.finished)
-    progress.update(overall, completed=finished, description=f"documents ({job.collection})")
-    for item in job.items:
-        task = per_file.get(item.idx)
-        if item.status == "running" and task is None:
-            task = per_file[item.idx] = progress.add_task(f"  {item.filename}", total=len(STAGES))
+def _show(progress: Progress, overall: TaskID, per_file: dict[str, TaskID], documents: list[dict]) -> None:
+    """Overall bar, plus one bar per running file that advances through the stages
+    (``documents``: the job objects' per-file entries, as the API returns them)."""
+    finished = sum(1 for d in documents if d["status"] in ("done", "failed"))
+    progress.update(overall, completed=finished)
+    for i, doc in enumerate(documents):
+        key = f"{i}:{doc['filename']}"
+        task = per_file.get(key)
+        if doc["status"] == "running" and task is None:
+            task = per_file[key] = progress.add_task(f"  {doc['filename']}", total=len(STAGES))
         if task is None:
             continue
-        if item.finished:
+        if doc["status"] in ("done", "failed"):
             progress.remove_task(task)
-            del per_file[item.idx]
-        elif item.stage in STAGES:
-            progress.update(task, completed=STAGES.index(item.stage), description=f"  {item.filename} [{item.stage}]")
+            del per_file[key]
+        elif doc["stage"] in STAGES:
+            progress.update(task, completed=STAGES.index(doc["stage"]), description=f"  {doc['filename']} [{doc['stage']}]")
+
+
+UPLOAD_BATCH = 16  # files per multipart request
+
+
+def _ingest_remote(url: str, api_key: Optional[str], collection: str, files: list[tuple[str, Path]],
+                   acl: Optional[str]) -> dict:
+    """Upload through the server's API (the server names documents by file name) and follow
+    the jobs; returns one job-shaped summary of all of them."""
+    import httpx
+
+    client = httpx.Client(base_url=url.rstrip("/"), timeout=300,
+                          headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
+
+    def checked(response: httpx.Response) -> dict:
+        if response.status_code >= 400:
+            try:
+                fail(response.json()["error"]["message"])
+            except (ValueError, KeyError, TypeError):
+                fail(f"HTTP {response.status_code}: {response.text[:200]}")
+        return response.json()
+
+    try:
+        created = client.post("/collections", json={"name": collection})
+        if created.status_code != 409:
+            checked(created)
+        started = time.time()
+        job_ids = []
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err, transient=True) as progress:
+            overall = progress.add_task(f"documents ({collection})", total=len(files))
+            for start in range(0, len(files), UPLOAD_BATCH):
+                batch = files[start:start + UPLOAD_BATCH]
+                handles = [path.open("rb") for _, path in batch]
+                try:
+                    parts = [("files", (path.name, fh)) for (_, path), fh in zip(batch, handles)]
+                    job_ids.append(checked(client.post(f"/collections/{collection}/documents", files=parts,
+                                                       data={"acl": acl} if acl is not None else None))["id"])
+                finally:
+                    for fh in handles:
+                        fh.close()
+            per_file: dict[str, TaskID] = {}
+            while True:
+                jobs = [checked(client.get(f"/jobs/{job_id}")) for job_id in job_ids]
+                documents = [d for j in jobs for d in j["documents"]]
+                _show(progress, overall, per_file, documents)
+                if all(j["status"] == "done" for j in jobs):
+                    break
+                time.sleep(0.5)
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url}: {exc}")
+    return {
+        "object": "ingest.jobs", "ids": job_ids, "collection": collection, "status": "done",
+        "created_at": int(started), "finished_at": int(time.time()), "documents": documents,
+        "progress": {"total": len(documents), "finished": len(documents),
+                     "failed": sum(1 for d in documents if d["status"] == "failed")},
+    }
 
 
 def _summary(job: dict, removed: list) -> None:  # noqa: ANN001
