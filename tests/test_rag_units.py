@@ -12,7 +12,7 @@ import pytest
 
 from ingot.engines.protocol import ContextLengthError
 from ingot.rag.prompt import SYSTEM_PROMPT, build_prompt
-from ingot.rag.rewrite import standalone_query
+from ingot.rag.rewrite import refers_back, standalone_query
 from ingot.retrieval.fusion import rrf
 from ingot.retrieval.service import Passage
 from ingot.store.protocol import ChunkRecord
@@ -84,8 +84,21 @@ def test_rewrite_is_kept_only_when_it_carries_topic_and_question(reply: str, how
     assert got == (query, how)
 
 
-def test_first_question_is_used_as_is_without_calling_the_model() -> None:
-    async def never(messages: list[dict], max_tokens: int) -> str:
-        raise AssertionError("the model must not be called for a first question")
+async def never(messages: list[dict], max_tokens: int) -> str:
+    raise AssertionError("the model must not be called for a question that stands alone")
 
+
+def test_first_question_is_used_as_is_without_calling_the_model() -> None:
     assert asyncio.run(standalone_query([], "What is RAG?", never)) == ("What is RAG?", "as-is")
+
+
+def test_a_follow_up_that_stands_alone_is_searched_as_asked() -> None:
+    question = "And when was Google Docs introduced?"
+    assert asyncio.run(standalone_query(HISTORY, question, never)) == (question, "as-is")
+
+
+@pytest.mark.parametrize("question", ["Which operating system did it run on?", "Why?", "Who made those?"])
+def test_follow_ups_that_refer_back_go_to_the_model(question: str) -> None:
+    assert refers_back(question)
+    query, how = asyncio.run(standalone_query(HISTORY, question, scripted("")))
+    assert how == "combined" and query.startswith("When did Microsoft launch Word?")

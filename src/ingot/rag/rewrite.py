@@ -1,11 +1,14 @@
 """Follow-up question -> standalone search query, using the conversation.
 
 "Who patented it?" finds nothing on its own; retrieval needs "Who patented the
-typewriter?". The chat model rewrites the question (greedy, short). Small models
-sometimes answer instead of rewriting, or drop the topic, so the rewrite is kept only when
-it looks like a question about the conversation; otherwise the previous user question is
+typewriter?". A follow-up that refers back (it, they, this, ... or too short to stand alone)
+is rewritten by the chat model (greedy, short). Small models sometimes answer instead of
+rewriting, or drop the topic, so the rewrite is kept only when it keeps the question's
+words and carries the conversation's topic; otherwise the previous user question is
 prepended to the follow-up, which hybrid search handles well (its BM25 half matches the
-earlier topic words).
+earlier topic words). A follow-up that already stands alone ("And when was Google Docs
+introduced?") is searched as asked: prepending the old topic would pull its passages
+back in, and the model call would only add latency.
 """
 
 from __future__ import annotations
@@ -25,7 +28,19 @@ STOP_WORDS = frozenset(
     "that the their them they this to was were what when where which who whom why will with you your".split()
 )
 
+REFERRING_WORDS = frozenset(
+    "it its it's they them their theirs this that these those he him his she her hers there one ones "
+    "former latter same such".split()
+)
+MIN_STANDALONE_WORDS = 2  # content words a question needs to be searched on its own
+
 Generate = Callable[[list[dict[str, str]], int], Awaitable[str]]
+
+
+def refers_back(question: str) -> bool:
+    """Does the question lean on the conversation (a referring word, or too few words)?"""
+    words = [w.lower() for w in WORD.findall(question)]
+    return any(w in REFERRING_WORDS for w in words) or len(content_words(question)) < MIN_STANDALONE_WORDS
 
 
 def content_words(text: str) -> set[str]:
@@ -42,9 +57,10 @@ def conversation_text(history: list[dict[str, str]], limit: int = 6) -> str:
 
 
 async def standalone_query(history: list[dict[str, str]], question: str, generate: Generate) -> tuple[str, str]:
-    """(query, how): how is "as-is" (no history), "rewritten" or "combined" (fallback)."""
+    """(query, how): how is "as-is" (no history, or a question that stands alone),
+    "rewritten" or "combined" (fallback)."""
     previous = [m["content"] for m in history if m["role"] == "user" and m["content"].strip()]
-    if not previous:
+    if not previous or not refers_back(question):
         return question, "as-is"
     prompt = [
         {"role": "system", "content": REWRITE_INSTRUCTIONS},
