@@ -13,10 +13,11 @@ the splits that do exist), because the CLI shows it to the user as is.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from ingot.checksums import sha256_of
 
 Qrels = dict[str, dict[str, int]]  # query id -> document id -> graded relevance
 
@@ -54,12 +55,8 @@ def splits(root: str | Path) -> list[str]:
 
 
 def corpus_hash(path: str | Path) -> str:
-    """sha256 of a corpus file, streamed (corpora can be gigabytes)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """sha256 of a corpus file (the key of an ingested corpus's cache)."""
+    return sha256_of(Path(path))
 
 
 def _jsonl(path: Path, required: tuple[str, ...]):

@@ -24,7 +24,6 @@ if missing, or, for a GPU profile, its Hugging Face checkpoint), or ``hf:ORG/REP
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Literal
+
+from ingot.checksums import sha256_of
 
 MANIFEST = "manifest.json"
 EntryKind = Literal["model", "lora"]
@@ -43,14 +44,6 @@ HF_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tikt
 
 class CacheError(RuntimeError):
     """A pull or verification failed; the message says what to do."""
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(8 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_models_dir() -> Path:

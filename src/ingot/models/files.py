@@ -8,13 +8,13 @@ with a manifest that records the source checksum they were made from.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from ingot.checksums import sha256_of
 from ingot.models.registry import ModelSpec
 
 
@@ -28,14 +28,6 @@ class ModelFile:
     sha256: str
     precision: str  # "source" or a llama.cpp type name such as "q8_0"
     source_path: Path
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(8 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 Quantizer = Callable[[Path, Path, str], None]
