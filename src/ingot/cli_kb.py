@@ -142,18 +142,10 @@ def _ingest_remote(url: str, api_key: Optional[str], collection: str, files: lis
     client = httpx.Client(base_url=url.rstrip("/"), timeout=300,
                           headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
 
-    def checked(response: httpx.Response) -> dict:
-        if response.status_code >= 400:
-            try:
-                fail(response.json()["error"]["message"])
-            except (ValueError, KeyError, TypeError):
-                fail(f"HTTP {response.status_code}: {response.text[:200]}")
-        return response.json()
-
     try:
         created = client.post("/collections", json={"name": collection})
         if created.status_code != 409:
-            checked(created)
+            _json_or_fail(created)
         started = time.time()
         job_ids = []
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
@@ -164,14 +156,14 @@ def _ingest_remote(url: str, api_key: Optional[str], collection: str, files: lis
                 handles = [path.open("rb") for _, path in batch]
                 try:
                     parts = [("files", (path.name, fh)) for (_, path), fh in zip(batch, handles)]
-                    job_ids.append(checked(client.post(f"/collections/{collection}/documents", files=parts,
+                    job_ids.append(_json_or_fail(client.post(f"/collections/{collection}/documents", files=parts,
                                                        data={"acl": acl} if acl is not None else None))["id"])
                 finally:
                     for fh in handles:
                         fh.close()
             per_file: dict[str, TaskID] = {}
             while True:
-                jobs = [checked(client.get(f"/jobs/{job_id}")) for job_id in job_ids]
+                jobs = [_json_or_fail(client.get(f"/jobs/{job_id}")) for job_id in job_ids]
                 documents = [d for j in jobs for d in j["documents"]]
                 _show(progress, overall, per_file, documents)
                 if all(j["status"] == "done" for j in jobs):
@@ -225,7 +217,7 @@ def search(
     try:
         result = asyncio.run(run())
     except StoreError as exc:
-        fail(str(exc) if " " in str(exc) else f"collection {str(exc)!r} does not exist")
+        fail(str(exc))
     rows = [p.to_dict(i) for i, p in enumerate(result.passages, start=1)]
     if as_json:
         print(json.dumps({"object": "search.result", "query": query, "mode": mode, "reranked": result.reranked,
@@ -288,12 +280,17 @@ def _ask_remote(url: str, api_key: Optional[str], body: dict) -> dict:
         r = httpx.post(url.rstrip("/") + "/rag/chat/completions", json=body, headers=headers, timeout=300)
     except httpx.HTTPError as exc:
         fail(f"cannot reach {url}: {exc}")
-    if r.status_code != 200:
+    return _json_or_fail(r)
+
+
+def _json_or_fail(response) -> dict:  # noqa: ANN001 - httpx.Response (imported lazily)
+    """The response's JSON, or a one-line exit with the server's error message."""
+    if response.status_code >= 400:
         try:
-            fail(r.json()["error"]["message"])
+            fail(response.json()["error"]["message"])
         except (ValueError, KeyError, TypeError):
-            fail(f"HTTP {r.status_code}: {r.text[:200]}")
-    return r.json()
+            fail(f"HTTP {response.status_code}: {response.text[:200]}")
+    return response.json()
 
 
 def _ask_here(settings, body: dict) -> dict:  # noqa: ANN001
@@ -332,4 +329,4 @@ def _ask_here(settings, body: dict) -> dict:  # noqa: ANN001
     except UnknownModelError as exc:
         fail(str(exc.args[0]))
     except StoreError as exc:
-        fail(str(exc) if " " in str(exc) else f"collection {str(exc)!r} does not exist")
+        fail(str(exc))

@@ -78,19 +78,13 @@ def to_api_error(exc: BaseException) -> APIError:
     if isinstance(exc, UnknownModelError):
         return APIError(404, str(exc.args[0]), param="model", code="model_not_found")
     if isinstance(exc, (CollectionNotFound, DocumentNotFound, JobNotFound)):
-        return APIError(404, _collection_message(exc, "does not exist"), type="not_found_error", code="not_found")
+        return APIError(404, str(exc), type="not_found_error", code="not_found")
     if isinstance(exc, CollectionExists):
-        return APIError(409, _collection_message(exc, "already exists"), param="name", code="already_exists")
+        return APIError(409, str(exc), param="name", code="already_exists")
     if isinstance(exc, InvalidCollectionName):
         return APIError(400, str(exc.args[0]), param="name", code="invalid_name")
     log.exception("unhandled error while serving a request", exc_info=exc)
     return APIError(500, "internal server error; see the server log", type="server_error")
-
-
-def _collection_message(exc: BaseException, what: str) -> str:
-    """Stores raise with the bare collection name; say what it means."""
-    text = str(exc.args[0]) if exc.args else type(exc).__name__
-    return f"collection {text!r} {what}" if " " not in text else text
 
 
 def _describe_validation(exc: RequestValidationError) -> APIError:

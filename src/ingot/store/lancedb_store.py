@@ -291,7 +291,7 @@ class LanceDBStore(VectorStore):
         if coll is not None:
             return coll
         if not isinstance(name, str) or not COLLECTION_NAME.match(name):
-            raise CollectionNotFound(name)
+            raise CollectionNotFound(_not_found(name))
         with self._lock:
             coll = self._collections.get(name)
             if coll is not None:
@@ -299,7 +299,7 @@ class LanceDBStore(VectorStore):
             try:
                 table = self._db.open_table(name)
             except ValueError as e:  # "Table '...' was not found"
-                raise CollectionNotFound(name) from e
+                raise CollectionNotFound(_not_found(name)) from e
             vtype = table.schema.field(VECTOR).type
             if not pa.types.is_fixed_size_list(vtype):
                 raise StoreError(f"collection {name!r} has no fixed-size vector column")
@@ -323,7 +323,7 @@ class LanceDBStore(VectorStore):
             gone = False
         if gone:
             self._collections.pop(name, None)
-            return CollectionNotFound(name)
+            return CollectionNotFound(_not_found(name))
         if isinstance(error, StoreError):
             return error
         return StoreError(f"{type(error).__name__}: {error}")
@@ -338,7 +338,7 @@ class LanceDBStore(VectorStore):
                 table = self._db.create_table(name, schema=collection_schema(dims))
             except ValueError as e:
                 if "already exists" in str(e):
-                    raise CollectionExists(name) from e
+                    raise CollectionExists(f"collection {name!r} already exists") from e
                 raise StoreError(str(e)) from e
             # The BM25 index exists from the start; rows it does not cover yet are
             # flat-scanned by text search, so it never needs to be current to be correct.
@@ -353,7 +353,7 @@ class LanceDBStore(VectorStore):
 
     def drop_collection(self, name: str) -> None:
         if not isinstance(name, str) or not COLLECTION_NAME.match(name):
-            raise CollectionNotFound(name)
+            raise CollectionNotFound(_not_found(name))
         with self._lock:
             coll = self._collections.pop(name, None)
             # Let an in-flight write of this store finish first. Lock order is always
@@ -363,7 +363,7 @@ class LanceDBStore(VectorStore):
                 try:
                     self._db.drop_table(name)
                 except ValueError as e:
-                    raise CollectionNotFound(name) from e
+                    raise CollectionNotFound(_not_found(name)) from e
 
     def list_collections(self) -> list[str]:
         return sorted(self._table_names())
@@ -651,6 +651,10 @@ class LanceDBStore(VectorStore):
         with self._lock:
             self._collections.clear()
             self._closed = True
+
+
+def _not_found(name: str) -> str:
+    return f"collection {name!r} does not exist"
 
 
 def _create_scalar_indices(table: Any) -> None:
