@@ -204,6 +204,9 @@ class Catalog:
     def document_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self._all("SELECT collection, COUNT(*) FROM documents GROUP BY collection")}
 
+    def document_count(self, collection: str) -> int:
+        return self._all("SELECT COUNT(*) FROM documents WHERE collection = ?", collection)[0][0]
+
     # ------------------------------------------------------------------ documents
 
     def put_document(self, row: DocumentRow) -> None:
@@ -262,6 +265,11 @@ class Catalog:
         job = _job(rows[0])
         job.items = [_item(r) for r in self._all("SELECT * FROM job_items WHERE job_id = ? ORDER BY idx", job_id)]
         return job
+
+    def job_status(self, job_id: str) -> str | None:
+        """The job's status alone (``job`` also reads every item)."""
+        rows = self._all("SELECT status FROM jobs WHERE id = ?", job_id)
+        return rows[0][0] if rows else None
 
     def jobs(self, collection: str | None = None, limit: int = 50) -> list[Job]:
         if collection is None:

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,7 +44,6 @@ class JobRunner:
         self._queue: asyncio.Queue[tuple[str, JobItem]] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self._done_events: dict[str, asyncio.Event] = {}
-        self.on_item: Callable[[JobItem], None] | None = None  # progress callback (CLI)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -113,10 +111,10 @@ class JobRunner:
 
     async def wait(self, job_id: str) -> Job:
         """Until every item of the job has finished (for the CLI)."""
-        job = self.catalog.job(job_id)
-        if job is None:
+        status = self.catalog.job_status(job_id)
+        if status is None:
             raise KeyError(job_id)
-        if job.status != "done":
+        if status != "done":
             await self._done_events.setdefault(job_id, asyncio.Event()).wait()
         return self.catalog.job(job_id)  # type: ignore[return-value]
 
@@ -131,17 +129,14 @@ class JobRunner:
                 self._queue.task_done()
 
     async def _process(self, collection: str, item: JobItem) -> None:
-        if not self._collection_exists(collection):
+        if not await asyncio.to_thread(self._collection_exists, collection):
             self.catalog.update_item(item.job_id, item.idx, status="failed", error_reason="collection_deleted",
                                      error_message=f"collection {collection!r} was deleted", finished_at=time.time())
             item.status = "failed"
         else:
             item = await self.pipeline.run(collection, item)
         remove_spool(item, self.spool_dir)
-        if self.on_item is not None:
-            self.on_item(item)
-        job = self.catalog.job(item.job_id)
-        if job is not None and job.status == "done":
+        if self.catalog.job_status(item.job_id) == "done":
             event = self._done_events.pop(item.job_id, None)
             if event is not None:
                 event.set()
@@ -151,6 +146,3 @@ class JobRunner:
             return collection in self.pipeline.store.list_collections()
         except Exception:  # noqa: BLE001 - let the pipeline report the store's error
             return True
-
-    def pending(self) -> int:
-        return self._queue.qsize()

@@ -152,7 +152,7 @@ class KnowledgeBase:
         if name not in self.store.list_collections():
             raise CollectionNotFound(f"collection {name!r} does not exist")
         row = self.catalog.collection(name) or CollectionRow(name=name)
-        return CollectionInfo(row, self.catalog.document_counts().get(name, 0), self.store.count(name))
+        return CollectionInfo(row, self.catalog.document_count(name), self.store.count(name))
 
     def collections(self) -> list[CollectionInfo]:
         counts = self.catalog.document_counts()

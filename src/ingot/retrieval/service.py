@@ -65,7 +65,6 @@ class SearchResult:
     passages: list[Passage]
     mode: str
     reranked: bool
-    seconds: float
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -151,7 +150,7 @@ class RetrievalService:
             label = mode + ("+rerank" if do_rerank else "")
             self.metrics.searches.labels(label).inc()
             self.metrics.search_seconds.labels(label).observe(seconds)
-        return SearchResult(passages[:top_k], mode, do_rerank, seconds, timings)
+        return SearchResult(passages[:top_k], mode, do_rerank, timings)
 
     def _fuse(self, lists: list[tuple[str, str, list[tuple[str, float]]]], mode: str) -> list[_Candidate]:
         """Candidates (collection, chunk id) best first, with each ranking's own score."""
