@@ -23,9 +23,7 @@ class RagChatRequest(ChatCompletionRequest, RetrievalOptions):
     top_k: int | None = Field(None, ge=1, le=50)  # default INGOT_RAG_TOP_K
 
     @model_validator(mode="after")
-    def _one_collection(self) -> "RagChatRequest":
-        if not self.collection_names():
-            raise ValueError("give 'collection' or 'collections' to answer from")
+    def _single_choice(self) -> "RagChatRequest":
         if (self.n or 1) > 1:
             raise ValueError("n > 1 is not supported for RAG answers")
         return self

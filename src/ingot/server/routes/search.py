@@ -54,14 +54,18 @@ class RetrievalOptions(WireModel):
             names.insert(0, self.collection)
         return list(dict.fromkeys(names))
 
+    @model_validator(mode="after")
+    def _some_collection(self) -> "RetrievalOptions":
+        if not self.collection_names():
+            raise ValueError("give 'collection' or 'collections'")
+        return self
+
 
 class SearchRequest(RetrievalOptions):
     query: str = Field(min_length=1, max_length=8192)
 
     @model_validator(mode="after")
-    def _one_collection(self) -> "SearchRequest":
-        if not self.collection_names():
-            raise ValueError("give 'collection' or 'collections'")
+    def _query_not_blank(self) -> "SearchRequest":
         if not self.query.strip():
             raise ValueError("query must not be blank")
         return self
