@@ -17,7 +17,7 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="YAML settings file (also 
 
 
 def fail(message: str) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)  # one line, as promised
     raise typer.Exit(2)
 
 
