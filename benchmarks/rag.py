@@ -38,12 +38,13 @@ MAX_TOKENS = 64
 async def build(data_dir: Path) -> tuple[str, int]:
     from ingot.config import load_settings
     from ingot.eval import beir
-    from ingot.kb.local import local_knowledge_base
+    from ingot.bootstrap import running
     from ingot.kb.service import TextDocument
 
     data = beir.load(SCIFACT, "train")
     docs = [TextDocument(source=d.id, text=d.text, title=d.title) for d in list(data.corpus.values())[:DOCUMENTS]]
-    async with local_knowledge_base(load_settings(data_dir=data_dir)) as kb:
+    async with running(load_settings(data_dir=data_dir), chat=False) as services:
+        kb = services.kb
         kb.ensure_collection("bench_rag")
         await kb.ingest_texts("bench_rag", docs)
         return "bench_rag", kb.collection("bench_rag").chunks

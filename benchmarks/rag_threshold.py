@@ -70,13 +70,14 @@ def load_corpus():  # noqa: ANN201
 async def scores(data_dir: Path) -> dict[str, list[float]]:
     from ingot.config import load_settings
     from ingot.eval.retrieval import ensure_corpus, scratch_collection_name
-    from ingot.kb.local import local_knowledge_base
+    from ingot.bootstrap import running
 
     data, corpus = load_corpus()
     settings = load_settings(data_dir=data_dir)
     collection = scratch_collection_name(data.corpus_sha256)
     out: dict[str, list[float]] = {"answerable": [], "missing": [], "off-topic": []}
-    async with local_knowledge_base(settings) as kb:
+    async with running(settings, chat=False) as services:
+        kb = services.kb
         await ensure_corpus(kb, collection, corpus)
 
         async def best(query: str, exclude: set[str]) -> float:

@@ -13,7 +13,7 @@ import pytest
 
 from ingot.config import load_settings
 from ingot.security.uploads import check_upload, safe_filename
-from ingot.server.errors import APIError
+from ingot.errors import IngotError as APIError  # the upload checks raise the generic errors
 from serverutil import RunningServer
 
 BODY_LIMIT = 64 * 1024

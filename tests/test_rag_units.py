@@ -10,7 +10,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from ingot.engines.protocol import ContextLengthError
+from ingot.errors import ContextLengthError
 from ingot.rag.prompt import SYSTEM_PROMPT, build_prompt
 from ingot.rag.rewrite import refers_back, standalone_query
 from ingot.retrieval.fusion import rrf

@@ -17,13 +17,8 @@ from typing import Any
 
 import pytest
 
-from ingot.engines.protocol import (
-    ContextLengthError,
-    GenerationRequest,
-    InvalidRequestError,
-    QueueFullError,
-    SamplingParams,
-)
+from ingot.engines.protocol import GenerationRequest, SamplingParams
+from ingot.errors import ContextLengthError, InvalidRequestError, QueueFullError
 from ingot.engines.protocol import check_budget
 from ingot.engines.vllm import mapping
 from ingot.engines.vllm.engine import VllmEngine, VllmNotInstalledError, import_vllm

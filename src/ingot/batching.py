@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Sequence, TypeVar
 
-from ingot.engines.protocol import QueueFullError
+from ingot.errors import QueueFullError
 
 I = TypeVar("I")
 O = TypeVar("O")

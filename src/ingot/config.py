@@ -178,6 +178,14 @@ def _yaml_path_from(init_settings: PydanticBaseSettingsSource) -> Path | None:
     return Path(path) if path else None
 
 
+DISABLED = ("", "none", "off")
+
+
+def is_disabled(model_name: str) -> bool:
+    """A model setting of '', 'none' or 'off' switches that model (and its routes) off."""
+    return model_name.strip().lower() in DISABLED
+
+
 class SettingsError(ValueError):
     """Settings could not be loaded; the message names the bad field."""
 

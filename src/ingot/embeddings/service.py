@@ -12,7 +12,7 @@ import numpy as np
 
 from ingot.batching import DynamicBatcher
 from ingot.embeddings.protocol import Encoder
-from ingot.engines.protocol import InvalidRequestError
+from ingot.errors import InvalidRequestError
 from ingot.generation.protocol import WireModel
 from ingot.metrics import EncoderMetrics
 from ingot.models.registry import ServedNames

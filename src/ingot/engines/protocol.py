@@ -13,39 +13,9 @@ import abc
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Literal
 
+from ingot.errors import ContextLengthError, InvalidRequestError
+
 FinishReason = Literal["stop", "length", "abort"]
-
-
-class EngineError(Exception):
-    """Base class for errors an engine reports about a request."""
-
-
-class QueueFullError(EngineError):
-    """The waiting queue is full; the client should retry after ``retry_after`` seconds."""
-
-    def __init__(self, message: str, retry_after: int = 1) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class NotReadyError(EngineError):
-    """The engine is still loading its model."""
-
-
-class ContextLengthError(EngineError):
-    """Prompt (+ requested completion) does not fit the model's context."""
-
-    def __init__(self, message: str, param: str = "messages") -> None:
-        super().__init__(message)
-        self.param = param
-
-
-class InvalidRequestError(EngineError):
-    """A parameter the engine cannot honour (bad grammar, bad logprobs count...)."""
-
-    def __init__(self, message: str, param: str | None = None) -> None:
-        super().__init__(message)
-        self.param = param
 
 
 @dataclass

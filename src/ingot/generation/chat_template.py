@@ -13,14 +13,18 @@ from typing import Any
 from jinja2 import TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from ingot.errors import InvalidRequestError
+
 CHATML_TEMPLATE = (
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
     "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 
 
-class ChatTemplateError(ValueError):
+class ChatTemplateError(InvalidRequestError, ValueError):
     """The messages could not be rendered (the template raised, or rejected the roles)."""
+
+    param = "messages"
 
 
 def _raise(message: str) -> None:

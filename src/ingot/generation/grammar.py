@@ -8,9 +8,13 @@ from typing import Any
 
 from llama_cpp.llama_grammar import JSON_GBNF, json_schema_to_gbnf
 
+from ingot.errors import InvalidRequestError
 
-class SchemaError(ValueError):
+
+class SchemaError(InvalidRequestError, ValueError):
     """The JSON schema cannot be turned into a grammar."""
+
+    param = "response_format"
 
 
 def grammar_for_json_object() -> str:

@@ -1,20 +1,23 @@
-"""The generation service: OpenAI chat/completions requests in, OpenAI responses out.
+"""The generation service: chat/completions requests in, typed events out.
 
-Engine-independent. The routes call ``chat`` / ``complete`` and get either a response dict
-or an async iterator of SSE lines; all OpenAI formatting lives in ``responses``.
+Engine-independent and wire-independent: ``chat`` / ``complete`` admit the request and
+return an async stream of ``generation.events``; the server's adapters (server/openai/)
+turn those into OpenAI JSON or SSE, RAG adds citations to them, the CLI prints their text.
+Metrics and token accounting are observed here, per engine step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import AsyncIterator
 
-from ingot.engines.protocol import Engine, GenerationOutput, GenerationRequest, InvalidRequestError
-from ingot.generation import responses as fmt
+from ingot.engines.protocol import Engine, GenerationOutput, GenerationRequest, SamplingParams
+from ingot.errors import InvalidRequestError
 from ingot.generation.chat_template import render_chat
+from ingot.generation.events import AdmittedStream, EventStream, Finish, PromptEcho, PromptToken, Started, TextDelta, Usage
 from ingot.generation.fanout import Fanout
 from ingot.generation.grammar import grammar_for_json_object, grammar_for_json_schema
 from ingot.generation.protocol import ChatCompletionRequest, CompletionRequest
@@ -83,9 +86,13 @@ class GenerationService:
         usage.charge(prompt=prompt_tokens)
         return fanout
 
+    def _started(self, request_id: str, model: str | None, choices: int) -> Started:
+        return Started(request_id, int(time.time()), model or self.model_id, self.fingerprint, choices)
+
     # ---- /v1/chat/completions ------------------------------------------------------
 
-    async def chat(self, req: ChatCompletionRequest) -> dict | AsyncIterator[str]:
+    async def chat(self, req: ChatCompletionRequest) -> EventStream:
+        """Admit the request (errors raise here, before any event) and return its events."""
         self.check_model(req.model)
         if req.tools and req.tool_choice != "none":
             raise InvalidRequestError("tool calling is not supported by this server yet", "tools")
@@ -99,49 +106,26 @@ class GenerationService:
         params = req.to_sampling_params(req.completion_budget(), logprobs, None, grammar)
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         n = req.n or 1
-        requests = [
-            GenerationRequest(f"{request_id}-{i}", prompt, fmt.with_seed(params, i), req.model) for i in range(n)
-        ]
+        requests = [GenerationRequest(f"{request_id}-{i}", prompt, with_seed(params, i), req.model) for i in range(n)]
         fanout = await self._start(requests, len(prompt))
-        head = fmt.Head(request_id, int(time.time()), req.model or self.model_id, self.fingerprint)
-        if req.stream:
-            options = req.stream_options
-            return self._chat_stream(fanout, head, n, len(prompt), bool(options and options.include_usage))
-        return await self._chat_full(fanout, head, n, len(prompt))
+        return AdmittedStream(self._chat_events(fanout, self._started(request_id, req.model, n), len(prompt)),
+                              fanout.close)
 
-    async def _chat_full(self, fanout: Fanout, head: fmt.Head, n: int, n_prompt: int) -> dict:
-        choices = [fmt.ChoiceAccumulator() for _ in range(n)]
-        timings = [_Timing() for _ in range(n)]
+    async def _chat_events(self, fanout: Fanout, started: Started, n_prompt: int) -> EventStream:
+        timings = [_Timing() for _ in range(started.choices)]
+        completion = [0] * started.choices
+        cached = 0
+        yield started
         async for index, out in fanout:
             self._observe(timings[index], out)
-            choices[index].add(out)
-        return fmt.chat_response(head, choices, n_prompt)
-
-    async def _chat_stream(
-        self, fanout: Fanout, head: fmt.Head, n: int, n_prompt: int, include_usage: bool
-    ) -> AsyncIterator[str]:
-        timings = [_Timing() for _ in range(n)]
-        completion = [0] * n
-        cached = 0
-        usage_field = include_usage
-        try:
-            for index in range(n):
-                yield fmt.sse(fmt.chat_chunk(head, index, {"role": "assistant", "content": ""}, None, None, usage_field))
-            async for index, out in fanout:
-                self._observe(timings[index], out)
-                completion[index] = out.completion_tokens
-                if index == 0:
-                    cached = out.cached_tokens
-                if out.text or out.finish_reason or out.logprobs:
-                    delta = {"content": out.text} if out.text or not out.finish_reason else {}
-                    yield fmt.sse(
-                        fmt.chat_chunk(head, index, delta, fmt.chat_logprobs(out.logprobs), out.finish_reason, usage_field)
-                    )
-            if include_usage:
-                yield fmt.sse(fmt.usage_chunk(head, "chat.completion.chunk", n_prompt, sum(completion), cached))
-        except Exception as exc:  # after the 200 went out, errors travel as an SSE frame
-            yield fmt.sse(fmt.stream_error(exc))
-        yield fmt.SSE_DONE
+            completion[index] = out.completion_tokens
+            if index == 0:
+                cached = out.cached_tokens
+            if out.text or out.logprobs is not None:
+                yield TextDelta(index, out.text, out.logprobs)
+            if out.finish_reason is not None:
+                yield Finish(index, out.finish_reason)
+        yield Usage(n_prompt, sum(completion), cached)
 
     # ---- /v1/completions -----------------------------------------------------------
 
@@ -157,7 +141,9 @@ class GenerationService:
             return [list(p) for p in prompt]  # type: ignore[union-attr]
         return [self.engine.tokenize(p, add_special=True) for p in prompt]  # type: ignore[union-attr]
 
-    async def complete(self, req: CompletionRequest) -> dict | AsyncIterator[str]:
+    async def complete(self, req: CompletionRequest) -> EventStream:
+        """Admit every prompt x choice (errors raise here) and return their events; choice
+        ``p * n + i`` is prompt ``p``'s ``i``-th."""
         self.check_model(req.model)
         prompts = self._completion_prompts(req)
         echo = bool(req.echo)
@@ -168,59 +154,53 @@ class GenerationService:
         request_id = f"cmpl-{uuid.uuid4().hex}"
         n = req.n or 1
         requests = [
-            GenerationRequest(f"{request_id}-{p}-{i}", ids, fmt.with_seed(params, i), req.model)
+            GenerationRequest(f"{request_id}-{p}-{i}", ids, with_seed(params, i), req.model)
             for p, ids in enumerate(prompts)
             for i in range(n)
         ]
         n_prompt = sum(len(ids) for ids in prompts)
         fanout = await self._start(requests, n_prompt)
-        head = fmt.Head(request_id, int(time.time()), req.model or self.model_id, self.fingerprint)
-        echo_texts = [self.engine.detokenize(ids) if echo else "" for ids in prompts for _ in range(n)]
+        echoes = [self.engine.detokenize(ids) if echo else None for ids in prompts for _ in range(n)]
         prompt_ids = [ids for ids in prompts for _ in range(n)]
-        want_logprobs = req.logprobs is not None
-        if req.stream:
-            options = req.stream_options
-            return self._complete_stream(
-                fanout, head, echo_texts, prompt_ids, want_logprobs, n_prompt, n,
-                bool(options and options.include_usage),
-            )
-        choices = [fmt.CompletionAccumulator(echo_texts[i], prompt_ids[i], self.engine) for i in range(len(requests))]
-        timings = [_Timing() for _ in requests]
+        started = self._started(request_id, req.model, len(requests))
+        return AdmittedStream(self._completion_events(fanout, started, echoes, prompt_ids, n_prompt, n), fanout.close)
+
+    async def _completion_events(
+        self, fanout: Fanout, started: Started, echoes: list[str | None], prompt_ids: list[list[int]],
+        n_prompt: int, n: int,
+    ) -> EventStream:
+        timings = [_Timing() for _ in echoes]
+        completion = [0] * len(echoes)
+        cached = [0] * len(echoes)
+        yield started
         async for index, out in fanout:
             self._observe(timings[index], out)
-            choices[index].add(out)
-        return fmt.completion_response(head, choices, n_prompt, want_logprobs, n)
+            completion[index] = out.completion_tokens
+            cached[index] = out.cached_tokens
+            if echoes[index] is not None:
+                yield PromptEcho(index, echoes[index], self._prompt_tokens(out, prompt_ids[index]))  # type: ignore[arg-type]
+                echoes[index] = None
+            if out.text or out.logprobs is not None:
+                yield TextDelta(index, out.text, out.logprobs)
+            if out.finish_reason is not None:
+                yield Finish(index, out.finish_reason)
+        # Each prompt is counted once, like prompt_tokens: its first choice's reuse.
+        yield Usage(n_prompt, sum(completion), sum(cached[::n]))
 
-    async def _complete_stream(
-        self,
-        fanout: Fanout,
-        head: fmt.Head,
-        echo_texts: list[str],
-        prompt_ids: list[list[int]],
-        want_logprobs: bool,
-        n_prompt: int,
-        n: int,
-        include_usage: bool,
-    ) -> AsyncIterator[str]:
-        timings = [_Timing() for _ in echo_texts]
-        completion = [0] * len(echo_texts)
-        cached = [0] * len(echo_texts)
-        offsets = [0] * len(echo_texts)
-        try:
-            async for index, out in fanout:
-                self._observe(timings[index], out)
-                completion[index] = out.completion_tokens
-                cached[index] = out.cached_tokens
-                prefix = ""
-                if echo_texts[index]:
-                    prefix, echo_texts[index] = echo_texts[index], ""
-                logprobs, offsets[index] = fmt.completion_logprobs(
-                    out, prompt_ids[index], self.engine, offsets[index]
-                ) if want_logprobs else (None, 0)
-                yield fmt.sse(fmt.completion_chunk(head, index, prefix + out.text, logprobs, out.finish_reason,
-                                                   include_usage))
-            if include_usage:
-                yield fmt.sse(fmt.usage_chunk(head, "text_completion", n_prompt, sum(completion), sum(cached[::n])))
-        except Exception as exc:
-            yield fmt.sse(fmt.stream_error(exc))
-        yield fmt.SSE_DONE
+    def _prompt_tokens(self, out: GenerationOutput, prompt_ids: list[int]) -> list[PromptToken] | None:
+        """The echoed prompt's tokens with their log-probabilities, texts resolved here (the
+        first token has no log-probability, only its text)."""
+        if out.prompt_logprobs is None:
+            return None
+        return [
+            PromptToken(self.engine.token_text(token_id), None, None) if entry is None
+            else PromptToken(entry.token, entry.logprob, {t.token: t.logprob for t in entry.top})
+            for token_id, entry in zip(prompt_ids, out.prompt_logprobs)
+        ]
+
+
+def with_seed(params: SamplingParams, index: int) -> SamplingParams:
+    """Choice ``index`` of ``n`` gets its own seed so the choices differ but stay reproducible."""
+    if params.seed is None or index == 0:
+        return params
+    return dataclasses.replace(params, seed=params.seed + index)

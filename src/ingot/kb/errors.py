@@ -1,11 +1,13 @@
-"""Knowledge-base lookups that find nothing (mapped to 404 by the server)."""
+"""Knowledge-base lookups that find nothing (404 through ingot.errors.NotFoundError)."""
 
 from __future__ import annotations
 
+from ingot.errors import NotFoundError
 
-class DocumentNotFound(LookupError):
+
+class DocumentNotFound(NotFoundError, LookupError):
     pass
 
 
-class JobNotFound(LookupError):
+class JobNotFound(NotFoundError, LookupError):
     pass

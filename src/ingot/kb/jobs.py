@@ -20,6 +20,10 @@ from pathlib import Path
 from ingot.kb.catalog import Catalog, Job, JobItem, new_job_id
 from ingot.kb.pipeline import DocumentPipeline, document_id_for, remove_spool
 
+# Threading rule: the queue and the done-events belong to the event loop and are touched
+# only from it; catalog (SQLite) and spool (disk) work runs in worker threads. So a route
+# records a job in a thread (``record``) and then queues it on the loop (``enqueue``).
+
 log = logging.getLogger("ingot.jobs")
 
 
@@ -50,23 +54,32 @@ class JobRunner:
     async def start(self, *, resume: bool = True) -> int:
         """Start the workers; resume unfinished items of this runner's origin (or, with
         ``resume=False``, mark them failed as interrupted). Returns how many were found."""
-        resumed = self.catalog.unfinished_items(self.origin)
+        resumed = await asyncio.to_thread(self._unfinished, resume)
+        for collection, item in resumed:
+            self._queue.put_nowait((collection, item))
+        if resumed:
+            log.info("resuming %d unfinished ingestion item(s)", len(resumed))
+        await asyncio.to_thread(self._clean_spool)
+        self._tasks = [asyncio.create_task(self._worker(), name=f"ingest-{i}") for i in range(self.workers)]
+        return len(resumed)
+
+    def _unfinished(self, resume: bool) -> list[tuple[str, JobItem]]:
+        """(collection, item) of every unfinished item to redo; without ``resume`` they are
+        marked failed as interrupted instead."""
+        items = self.catalog.unfinished_items(self.origin)
         if not resume:
-            for item in resumed:
+            for item in items:
                 self.catalog.update_item(item.job_id, item.idx, status="failed", stage=None,
                                          error_reason="interrupted", error_message="the ingesting process stopped",
                                          finished_at=time.time())
-            resumed = []
-        for item in resumed:
+            return []
+        out = []
+        for item in items:
             item.status, item.stage = "queued", None
             job = self.catalog.job(item.job_id)
             if job is not None:
-                self._queue.put_nowait((job.collection, item))
-        if resumed:
-            log.info("resuming %d unfinished ingestion item(s)", len(resumed))
-        self._clean_spool()
-        self._tasks = [asyncio.create_task(self._worker(), name=f"ingest-{i}") for i in range(self.workers)]
-        return len(resumed)
+                out.append((job.collection, item))
+        return out
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -92,31 +105,34 @@ class JobRunner:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def submit(self, collection: str, files: list[SourceFile], acl: list[str], *, job_id: str | None = None) -> Job:
-        """Record a job for ``files`` and queue its items. The bytes must already be at
-        each ``data_path`` (spooled uploads are written before this call)."""
+    def record(self, collection: str, files: list[SourceFile], acl: list[str], *, job_id: str | None = None) -> Job:
+        """Write a job for ``files`` to the catalog (blocking: call it in a thread). The bytes
+        must already be at each ``data_path`` (spooled uploads are written before this)."""
         job = Job(id=job_id or new_job_id(), collection=collection, origin=self.origin, status="queued",
                   created_at=time.time())
-        items = [
+        job.items = [
             JobItem(job_id=job.id, idx=i, filename=f.source, document_id=document_id_for(f.source),
                     data_path=str(f.data_path), origin=f.origin, acl=list(acl))
             for i, f in enumerate(files)
         ]
-        job.items = items
         self.catalog.add_job(job)
+        return job
+
+    def enqueue(self, job: Job) -> Job:
+        """Queue a recorded job's items (on the event loop); returns a copy for the caller."""
         self._done_events[job.id] = asyncio.Event()
-        for item in items:
-            self._queue.put_nowait((collection, replace(item)))  # workers own their copies
-        return replace(job, items=[replace(i) for i in items])
+        for item in job.items:
+            self._queue.put_nowait((job.collection, replace(item)))  # workers own their copies
+        return replace(job, items=[replace(i) for i in job.items])
 
     async def wait(self, job_id: str) -> Job:
         """Until every item of the job has finished (for the CLI)."""
-        status = self.catalog.job_status(job_id)
+        status = await asyncio.to_thread(self.catalog.job_status, job_id)
         if status is None:
             raise KeyError(job_id)
         if status != "done":
             await self._done_events.setdefault(job_id, asyncio.Event()).wait()
-        return self.catalog.job(job_id)  # type: ignore[return-value]
+        return await asyncio.to_thread(self.catalog.job, job_id)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ workers
 
@@ -130,13 +146,14 @@ class JobRunner:
 
     async def _process(self, collection: str, item: JobItem) -> None:
         if not await asyncio.to_thread(self._collection_exists, collection):
-            self.catalog.update_item(item.job_id, item.idx, status="failed", error_reason="collection_deleted",
-                                     error_message=f"collection {collection!r} was deleted", finished_at=time.time())
+            await asyncio.to_thread(
+                self.catalog.update_item, item.job_id, item.idx, status="failed", error_reason="collection_deleted",
+                error_message=f"collection {collection!r} was deleted", finished_at=time.time())
             item.status = "failed"
         else:
             item = await self.pipeline.run(collection, item)
-        remove_spool(item, self.spool_dir)
-        if self.catalog.job_status(item.job_id) == "done":
+        await asyncio.to_thread(remove_spool, item, self.spool_dir)
+        if await asyncio.to_thread(self.catalog.job_status, item.job_id) == "done":
             event = self._done_events.pop(item.job_id, None)
             if event is not None:
                 event.set()

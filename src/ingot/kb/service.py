@@ -190,9 +190,12 @@ class KnowledgeBase:
         row = self.catalog.collection(collection)
         return list(row.acl) if row else []
 
-    def submit_upload(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None) -> Job:
-        """Spool every upload to disk (fsynced), then record the job: an acknowledged job
-        survives a crash."""
+    async def submit_upload(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None) -> Job:
+        """Spool every upload to disk (fsynced) and record the job, in a worker thread, then
+        queue it on the loop: an acknowledged job survives a crash."""
+        return self.jobs.enqueue(await asyncio.to_thread(self._spool_and_record, collection, files, acl))
+
+    def _spool_and_record(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None) -> Job:
         self.collection(collection)
         job_id = new_job_id()
         folder = self.jobs.spool_folder(job_id)
@@ -205,12 +208,16 @@ class KnowledgeBase:
                 out.flush()
                 os.fsync(out.fileno())
             sources.append(SourceFile(source=name, data_path=path))
-        return self.jobs.submit(collection, sources, self.default_acl(collection) if acl is None else acl,
+        return self.jobs.record(collection, sources, self.default_acl(collection) if acl is None else acl,
                                 job_id=job_id)
 
-    def submit_paths(self, collection: str, files: list[SourceFile], acl: list[str] | None) -> Job:
+    async def submit_paths(self, collection: str, files: list[SourceFile], acl: list[str] | None) -> Job:
+        """Queue files already on disk (the CLI): record in a thread, queue on the loop."""
+        return self.jobs.enqueue(await asyncio.to_thread(self._record_paths, collection, files, acl))
+
+    def _record_paths(self, collection: str, files: list[SourceFile], acl: list[str] | None) -> Job:
         self.collection(collection)
-        return self.jobs.submit(collection, files, self.default_acl(collection) if acl is None else acl)
+        return self.jobs.record(collection, files, self.default_acl(collection) if acl is None else acl)
 
     async def ingest_texts(
         self,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ingot.errors import NotFoundError
 from ingot.models.cache import HubRepo
 from ingot.models.profiles import Profile
 from ingot.models.sources import ModelSource, PackageFile, PackageParts
@@ -138,8 +139,12 @@ ALL_MINILM_L6_V2 = ModelSpec(
 CATALOG: tuple[ModelSpec, ...] = (SMOLLM2_135M, QWEN25_CODER_05B, LLAMA33_70B, ALL_MINILM_L6_V2)
 
 
-class UnknownModelError(KeyError):
-    """No catalog entry matches a model name."""
+class UnknownModelError(NotFoundError, KeyError):
+    """No catalog entry matches a model name (404 ``model_not_found``, OpenAI's type)."""
+
+    type = "invalid_request_error"
+    code = "model_not_found"
+    param = "model"
 
 
 class ServedNames:

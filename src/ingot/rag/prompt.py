@@ -58,7 +58,7 @@ def build_prompt(
     fixed += MARGIN_TOKENS * (len(history) + 3)
     room = context_tokens - answer_tokens - fixed
     if room < 0:
-        from ingot.engines.protocol import ContextLengthError
+        from ingot.errors import ContextLengthError
 
         raise ContextLengthError(
             f"the conversation needs {fixed} tokens and the answer {answer_tokens}, more than the model's "

@@ -9,20 +9,31 @@ calibrated on data (``INGOT_RAG_MIN_SCORE``; benchmarks/RESULTS.md "RAG relevanc
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ingot.engines.protocol import InvalidRequestError
-from ingot.generation import responses as fmt
+from ingot.errors import InvalidRequestError
+from ingot.generation.events import (
+    AdmittedStream,
+    Citations,
+    Event,
+    EventStream,
+    Finish,
+    Started,
+    TextDelta,
+    Usage,
+    collect,
+)
 from ingot.generation.protocol import ChatCompletionRequest
 from ingot.generation.service import GenerationService
 from ingot.rag.prompt import Prompt, build_prompt
+from ingot.rag.protocol import RagChatRequest
 from ingot.rag.rewrite import standalone_query
-from ingot.retrieval.service import Passage, SearchResult
+from ingot.retrieval.options import search_with
+from ingot.retrieval.service import Passage, RetrievalService, SearchResult
 
 NOT_FOUND_ANSWER = (
     "The documents do not say. I found no passage about this in the documents I can search, "
@@ -35,6 +46,7 @@ SNIPPET_CHARS = 500
 class RagSettings:
     min_score: float  # cosine similarity the best passage must reach to count as evidence
     answer_tokens: int  # answer budget when the request sets none
+    top_k: int = 3  # passages per answer when the request sets none
 
 
 def citation_dict(number: int, passage: Passage) -> dict[str, Any]:
@@ -59,15 +71,24 @@ def has_evidence(passages: list[Passage], min_score: float, mode: str) -> bool:
 
 
 class RagService:
-    def __init__(self, generation: GenerationService, settings: RagSettings) -> None:
+    """One RAG answer = ``ask``: the route and ``ingot ask`` both call it."""
+
+    def __init__(self, generation: GenerationService, retrieval: RetrievalService, settings: RagSettings) -> None:
         self.generation = generation
+        self.retrieval = retrieval
         self.settings = settings
+
+    async def ask(self, req: RagChatRequest, groups: tuple[str, ...] | None) -> EventStream:
+        """Rewrite the question if it is a follow-up, search as the caller (``groups``: its
+        ACL groups, None = unrestricted), then answer or refuse."""
+        options = req if req.top_k is not None else req.model_copy(update={"top_k": self.settings.top_k})
+        query, how = await self.query_for(req)
+        result = await search_with(self.retrieval, options, query, groups)
+        return await self.answer(req, result, query, how)
 
     async def _generate_text(self, messages: list[dict[str, str]], max_tokens: int) -> str:
         req = ChatCompletionRequest(messages=messages, max_tokens=max_tokens, temperature=0)  # type: ignore[arg-type]
-        result = await self.generation.chat(req)
-        assert isinstance(result, dict)
-        return result["choices"][0]["message"]["content"] or ""
+        return (await collect(await self.generation.chat(req))).text
 
     @staticmethod
     def split_messages(req: ChatCompletionRequest) -> tuple[str, list[dict[str, str]], str]:
@@ -86,10 +107,8 @@ class RagService:
         _, history, question = self.split_messages(req)
         return await standalone_query(history, question, self._generate_text)
 
-    async def answer(
-        self, req: ChatCompletionRequest, result: SearchResult, query: str, how: str
-    ) -> dict[str, Any] | AsyncIterator[str]:
-        """Generate from the retrieved passages (or refuse) and attach citations."""
+    async def answer(self, req: ChatCompletionRequest, result: SearchResult, query: str, how: str) -> EventStream:
+        """Generate from the retrieved passages (or refuse), citations first."""
         self.generation.check_model(req.model)
         system, history, question = self.split_messages(req)
         info: dict[str, Any] = {
@@ -116,46 +135,21 @@ class RagService:
             **req.model_dump(exclude={"messages"}), "messages": prompt.messages, "max_tokens": budget,
             "max_completion_tokens": None,
         })
-        out = await self.generation.chat(generation_request)
-        if isinstance(out, dict):
-            return {**out, "citations": citations, "retrieval": info}
-        return _cite_first_event(out, citations, info)
+        events = await self.generation.chat(generation_request)
+        return AdmittedStream(_cited(Citations(citations, info), events), events.aclose)  # type: ignore[attr-defined]
 
-    def _not_found(self, req: ChatCompletionRequest, info: dict[str, Any]) -> dict[str, Any] | AsyncIterator[str]:
-        head = fmt.Head(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), req.model or self.generation.model_id,
-                        self.generation.fingerprint)
-        if not req.stream:
-            choice = {"index": 0, "message": {"role": "assistant", "content": NOT_FOUND_ANSWER, "refusal": None},
-                      "logprobs": None, "finish_reason": "stop"}
-            return fmt.envelope(head, "chat.completion", [choice], usage=fmt.usage(0, 0), citations=[],
-                                retrieval=info)
-        usage_field = bool(req.stream_options and req.stream_options.include_usage)
-
-        async def events() -> AsyncIterator[str]:
-            first = fmt.chat_chunk(head, 0, {"role": "assistant", "content": ""}, None, None, usage_field)
-            yield fmt.sse({**first, "citations": [], "retrieval": info})
-            yield fmt.sse(fmt.chat_chunk(head, 0, {"content": NOT_FOUND_ANSWER}, None, None, usage_field))
-            yield fmt.sse(fmt.chat_chunk(head, 0, {}, None, "stop", usage_field))
-            if usage_field:
-                yield fmt.sse(fmt.usage_chunk(head, "chat.completion.chunk", 0, 0, 0))
-            yield fmt.SSE_DONE
-
-        return events()
+    def _not_found(self, req: ChatCompletionRequest, info: dict[str, Any]) -> EventStream:
+        started = Started(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), req.model or self.generation.model_id,
+                          self.generation.fingerprint, 1)
+        return _events(Citations([], info), started, TextDelta(0, NOT_FOUND_ANSWER), Finish(0, "stop"), Usage(0, 0))
 
 
-async def _cite_first_event(
-    stream: AsyncIterator[str], citations: list[dict[str, Any]], info: dict[str, Any]
-) -> AsyncIterator[str]:
-    """Put ``citations`` into the stream's first chunk (the role chunk), so clients have the
-    sources before the text, and pass everything else through unchanged."""
-    first = True
-    try:
-        async for event in stream:
-            if first and event.startswith("data: {"):
-                first = False
-                payload = json.loads(event[len("data: "):])
-                yield fmt.sse({**payload, "citations": citations, "retrieval": info})
-                continue
-            yield event
-    finally:
-        await stream.aclose()  # type: ignore[attr-defined]
+async def _events(*events: Event) -> AsyncIterator[Event]:
+    for event in events:
+        yield event
+
+
+async def _cited(citations: Citations, events: EventStream) -> AsyncIterator[Event]:
+    yield citations
+    async for event in events:
+        yield event

@@ -9,7 +9,7 @@ from typing import Callable
 import numpy as np
 
 from ingot.batching import DynamicBatcher
-from ingot.engines.protocol import InvalidRequestError
+from ingot.errors import InvalidRequestError
 from ingot.ranking.protocol import Ranker, RankerInfo
 
 

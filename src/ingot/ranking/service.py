@@ -8,7 +8,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from ingot.engines.protocol import InvalidRequestError
+from ingot.errors import InvalidRequestError
 from ingot.generation.protocol import WireModel
 from ingot.models.registry import ServedNames
 from ingot.ranking.protocol import Ranker

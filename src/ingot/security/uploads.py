@@ -8,7 +8,7 @@ path component, so a caller that does join it to a directory cannot leave that d
 Usage in an upload route::
 
     for upload in files:
-        name = check_upload(upload.filename, upload.size, settings)  # 413 / 415 as APIError
+        name = check_upload(upload.filename, upload.size, settings)  # 413 / 415 (ingot.errors)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import unicodedata
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
-from ingot.server.errors import APIError
+from ingot.errors import PayloadTooLargeError, UnsupportedMediaTypeError
 
 if TYPE_CHECKING:
     from ingot.config import Settings
@@ -61,22 +61,22 @@ def extension(name: str) -> str:
 def check_upload(filename: str | None, size: int | None, settings: "Settings") -> str:
     """Validate one uploaded file; return its safe filename.
 
-    Raises APIError 413 (``file_too_large``) above ``settings.max_upload_bytes`` and 415
+    Raises PayloadTooLargeError 413 (``file_too_large``) above ``settings.max_upload_bytes`` and 415
     (``unsupported_file_type``) when the extension is not in ``settings.upload_extensions``.
     ``size=None`` (unknown) skips the size check; the body limit still applies.
     """
     name = safe_filename(filename)
     if size is not None and size > settings.max_upload_bytes:
-        raise APIError(
-            413, f"file {name!r} is {size} bytes; the limit is {settings.max_upload_bytes} (INGOT_MAX_UPLOAD_BYTES)",
+        raise PayloadTooLargeError(
+            f"file {name!r} is {size} bytes; the limit is {settings.max_upload_bytes} (INGOT_MAX_UPLOAD_BYTES)",
             param="files", code="file_too_large",
         )
     ext = extension(name)
     if ext not in settings.upload_extensions:
         allowed = ", ".join(sorted(settings.upload_extensions))
         shown = f".{ext}" if ext else "no extension"
-        raise APIError(
-            415, f"file {name!r} has {shown}; allowed types: {allowed} (INGOT_UPLOAD_EXTENSIONS)",
+        raise UnsupportedMediaTypeError(
+            f"file {name!r} has {shown}; allowed types: {allowed} (INGOT_UPLOAD_EXTENSIONS)",
             param="files", code="unsupported_file_type",
         )
     return name

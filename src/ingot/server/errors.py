@@ -14,24 +14,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ingot.engines.protocol import (
-    ContextLengthError,
-    EngineError,
-    InvalidRequestError,
-    NotReadyError,
-    QueueFullError,
-)
-from ingot.generation.chat_template import ChatTemplateError
-from ingot.generation.grammar import SchemaError
-from ingot.kb.errors import DocumentNotFound, JobNotFound
-from ingot.models.registry import UnknownModelError
-from ingot.store.protocol import CollectionExists, CollectionNotFound, InvalidCollectionName
+from ingot.errors import IngotError
 
 log = logging.getLogger("ingot.server")
 
 
-class APIError(Exception):
-    """An error with its HTTP status, rendered as ``{"error": {...}}``."""
+class APIError(IngotError):
+    """An error raised by the HTTP layer itself with an explicit status (auth, uploads)."""
 
     def __init__(
         self,
@@ -43,46 +32,32 @@ class APIError(Exception):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, param, code=code)
         self.status = status
-        self.message = message
         self.type = type
-        self.param = param
-        self.code = code
-        self.headers = headers or {}
+        self._headers = headers or {}
+
+    @classmethod
+    def of(cls, exc: IngotError) -> "APIError":
+        return cls(exc.status, str(exc), type=exc.type, param=exc.param, code=exc.code, headers=exc.headers())
+
+    def headers(self) -> dict[str, str]:
+        return self._headers
 
     def body(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
     def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+        return JSONResponse(self.body(), status_code=self.status, headers=self.headers())
 
 
 def to_api_error(exc: BaseException) -> APIError:
-    """Map any exception raised while serving a request to an APIError."""
+    """Map any exception raised while serving a request to an APIError: every client error
+    is an ``IngotError`` that knows its status; anything else is a bug (500, logged)."""
     if isinstance(exc, APIError):
         return exc
-    if isinstance(exc, QueueFullError):
-        return APIError(
-            429, str(exc), type="rate_limit_error", code="queue_full",
-            headers={"Retry-After": str(exc.retry_after)},
-        )
-    if isinstance(exc, NotReadyError):
-        return APIError(503, str(exc), type="service_unavailable", code="model_loading", headers={"Retry-After": "2"})
-    if isinstance(exc, ContextLengthError):
-        return APIError(400, str(exc), param=exc.param, code="context_length_exceeded")
-    if isinstance(exc, InvalidRequestError):
-        return APIError(400, str(exc), param=exc.param)
-    if isinstance(exc, (ChatTemplateError, SchemaError)):
-        return APIError(400, str(exc), param="messages" if isinstance(exc, ChatTemplateError) else "response_format")
-    if isinstance(exc, UnknownModelError):
-        return APIError(404, str(exc.args[0]), param="model", code="model_not_found")
-    if isinstance(exc, (CollectionNotFound, DocumentNotFound, JobNotFound)):
-        return APIError(404, str(exc), type="not_found_error", code="not_found")
-    if isinstance(exc, CollectionExists):
-        return APIError(409, str(exc), param="name", code="already_exists")
-    if isinstance(exc, InvalidCollectionName):
-        return APIError(400, str(exc.args[0]), param="name", code="invalid_name")
+    if isinstance(exc, IngotError):
+        return APIError.of(exc)
     log.exception("unhandled error while serving a request", exc_info=exc)
     return APIError(500, "internal server error; see the server log", type="server_error")
 
@@ -125,7 +100,5 @@ def install_error_handlers(app: FastAPI) -> None:
     # Known request errors get their own handlers: Starlette routes a bare ``Exception``
     # handler through ServerErrorMiddleware, which re-raises and resets the keep-alive
     # connection that SDK clients reuse.
-    for known in (EngineError, ChatTemplateError, SchemaError, UnknownModelError, CollectionNotFound,
-                  CollectionExists, InvalidCollectionName, DocumentNotFound, JobNotFound):
-        app.add_exception_handler(known, _mapped)
+    app.add_exception_handler(IngotError, _mapped)
     app.add_exception_handler(Exception, _mapped)

@@ -1,10 +1,12 @@
-"""HTTP plumbing for generation: SSE responses and cancel-on-disconnect."""
+"""HTTP plumbing for streamed and long requests: SSE framing and responses,
+cancel-on-disconnect. Every wire adapter frames its events with ``sse``."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import AsyncIterator, Awaitable, TypeVar
+import json
+from typing import Any, AsyncIterator, Awaitable, TypeVar
 
 from fastapi import Request
 from fastapi.responses import StreamingResponse
@@ -12,6 +14,13 @@ from fastapi.responses import StreamingResponse
 T = TypeVar("T")
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+SSE_DONE = "data: [DONE]\n\n"
+
+
+def sse(payload: dict[str, Any], event: str | None = None) -> str:
+    """One Server-Sent Event carrying ``payload`` as compact JSON (named when ``event`` is set)."""
+    data = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+    return f"event: {event}\ndata: {data}\n\n" if event else f"data: {data}\n\n"
 
 
 def sse_response(events: AsyncIterator[str]) -> StreamingResponse:

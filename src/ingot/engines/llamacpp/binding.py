@@ -15,7 +15,8 @@ from pathlib import Path
 import llama_cpp as L
 import numpy as np
 
-from ingot.engines.protocol import InvalidRequestError, SamplingParams
+from ingot.engines.protocol import SamplingParams
+from ingot.errors import InvalidRequestError
 
 log = logging.getLogger("ingot.llamacpp")
 

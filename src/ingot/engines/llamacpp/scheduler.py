@@ -31,13 +31,8 @@ from typing import Callable
 import numpy as np
 
 from ingot.engines.llamacpp.binding import Batch, LlamaContext, LlamaModel, Sampler
-from ingot.engines.protocol import (
-    FinishReason,
-    GenerationOutput,
-    GenerationRequest,
-    QueueFullError,
-    TokenLogprob,
-)
+from ingot.engines.protocol import FinishReason, GenerationOutput, GenerationRequest, TokenLogprob
+from ingot.errors import QueueFullError
 from ingot.engines.text import TextStream
 
 log = logging.getLogger("ingot.scheduler")

@@ -18,15 +18,8 @@ import logging
 from pathlib import Path
 from typing import Any, AsyncIterator, Mapping
 
-from ingot.engines.protocol import (
-    Engine,
-    GenerationOutput,
-    GenerationRequest,
-    InvalidRequestError,
-    ModelInfo,
-    QueueFullError,
-    check_budget,
-)
+from ingot.engines.protocol import Engine, GenerationOutput, GenerationRequest, ModelInfo, check_budget
+from ingot.errors import InvalidRequestError, QueueFullError
 from ingot.engines.vllm import mapping
 from ingot.models.profiles import Profile
 

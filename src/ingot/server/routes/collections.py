@@ -17,7 +17,8 @@ from ingot.server.auth import Principal, get_principal, require_admin
 from ingot.server.errors import APIError
 from ingot.server.state import get_kb
 from ingot.security.keys import GROUP_RE
-from ingot.server.uploads import acl_groups, checked_uploads
+from ingot.security.acl import acl_groups
+from ingot.server.uploads import checked_uploads
 
 router = APIRouter(tags=["knowledge base"])
 
@@ -71,7 +72,7 @@ async def upload_documents(
                        type="permission_error", code="forbidden", param="acl")
     uploads = checked_uploads(files, kb.settings)
     await asyncio.to_thread(kb.collection, name)
-    job = await asyncio.to_thread(kb.submit_upload, name, [(n, f.file) for n, f in uploads], groups)
+    job = await kb.submit_upload(name, [(n, f.file) for n, f in uploads], groups)
     return JSONResponse(job_dict(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 
-from ingot.engines.protocol import InvalidRequestError
+from ingot.errors import InvalidRequestError
 from ingot.generation.protocol import DetokenizeRequest, TokenizeRequest
 from ingot.generation.service import GenerationService
 from ingot.server.state import get_generation

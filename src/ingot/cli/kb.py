@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingot.cli_common import ConfigOpt, err, fail, settings_or_exit
+from ingot.cli.common import ConfigOpt, err, fail, run_or_exit, settings_or_exit
 
 console = Console()
 
@@ -59,17 +59,17 @@ def ingest(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Ingest documents into a collection: added, replaced when changed, skipped when unchanged."""
+    from ingot.bootstrap import running
+    from ingot.errors import IngotError
     from ingot.kb.jobs import SourceFile
-    from ingot.kb.local import local_knowledge_base
     from ingot.kb.service import job_dict
-    from ingot.server.uploads import acl_groups
-    from ingot.store.protocol import StoreError
+    from ingot.security.acl import acl_groups
 
     settings = settings_or_exit(config)
     try:
         groups = acl_groups(acl)
-    except Exception as exc:  # noqa: BLE001 - APIError: show its message
-        fail(getattr(exc, "message", str(exc)))
+    except IngotError as exc:
+        fail(str(exc))
     files, roots = collect_files(paths, settings.upload_extensions)
     if not files and not sync:
         fail("no files to ingest (supported: " + ", ".join(settings.upload_extensions) + ")")
@@ -83,13 +83,14 @@ def ingest(
         return
 
     async def run() -> tuple[dict, list]:
-        async with local_knowledge_base(settings) as kb:
+        async with running(settings, chat=False) as services:
+            kb = services.kb
             kb.ensure_collection(collection)
             progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), console=err, transient=True)
             with progress:
                 overall = progress.add_task(f"documents ({collection})", total=len(files))
-                job = kb.submit_paths(collection, [SourceFile(s, p, str(p)) for s, p in files], groups)
+                job = await kb.submit_paths(collection, [SourceFile(s, p, str(p)) for s, p in files], groups)
                 per_file: dict[str, TaskID] = {}
                 waiter = asyncio.ensure_future(kb.jobs.wait(job.id))
                 while not waiter.done():
@@ -99,10 +100,7 @@ def ingest(
             removed = kb.sync(collection, roots, {str(p) for _, p in files}) if sync else []
             return job_dict(kb.job(job.id)), removed
 
-    try:
-        job, removed = asyncio.run(run())
-    except StoreError as exc:
-        fail(str(exc))
+    job, removed = run_or_exit(run())
     if as_json:
         print(json.dumps({**job, "removed": [r.source for r in removed]}, indent=2))
     else:
@@ -201,8 +199,7 @@ def search(
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Search collections and print the best passages with their source and page."""
-    from ingot.kb.local import local_knowledge_base
-    from ingot.store.protocol import StoreError
+    from ingot.bootstrap import running
 
     if mode not in ("hybrid", "dense", "bm25"):
         fail(f"--mode must be hybrid, dense or bm25, not {mode!r}")
@@ -211,13 +208,11 @@ def search(
     settings = settings_or_exit(config)
 
     async def run():  # noqa: ANN202
-        async with local_knowledge_base(settings) as kb:
-            return await kb.retrieval.search(collection, query, top_k=top_k, mode=mode, rerank=rerank)  # type: ignore[arg-type]
+        async with running(settings, chat=False) as services:
+            return await services.kb.retrieval.search(collection, query, top_k=top_k, mode=mode,  # type: ignore[union-attr]
+                                                      rerank=rerank)  # type: ignore[arg-type]
 
-    try:
-        result = asyncio.run(run())
-    except StoreError as exc:
-        fail(str(exc))
+    result = run_or_exit(run())
     rows = [p.to_dict(i) for i, p in enumerate(result.passages, start=1)]
     if as_json:
         print(json.dumps({"object": "search.result", "query": query, "mode": mode, "reranked": result.reranked,
@@ -294,39 +289,16 @@ def _json_or_fail(response) -> dict:  # noqa: ANN001 - httpx.Response (imported 
 
 
 def _ask_here(settings, body: dict) -> dict:  # noqa: ANN001
-    """Load the chat model and the knowledge base in this process and answer once."""
-    from prometheus_client import CollectorRegistry
-
-    from ingot.engines import factory
-    from ingot.generation.service import GenerationService
-    from ingot.kb.local import local_knowledge_base
-    from ingot.metrics import GenerationMetrics
-    from ingot.models.registry import UnknownModelError, find_model
-    from ingot.rag.service import RagService, RagSettings
-    from ingot.server.routes.rag import RagChatRequest
-    from ingot.store.protocol import StoreError
+    """Load the chat model and the knowledge base in this process and answer once, as the
+    server's route would (the same service, the same response shape)."""
+    from ingot.bootstrap import running
+    from ingot.rag.protocol import RagChatRequest
+    from ingot.server.openai.chat import chat_completion
 
     request = RagChatRequest.model_validate(body)
 
     async def run() -> dict:
-        spec = find_model(settings.model, "chat")
-        engine = await asyncio.to_thread(factory.create_engine, spec, settings)
-        try:
-            generation = GenerationService(engine, spec.names(), GenerationMetrics(CollectorRegistry()))
-            rag = RagService(generation, RagSettings(settings.rag_min_score, settings.rag_answer_tokens))
-            async with local_knowledge_base(settings) as kb:
-                query, how = await rag.query_for(request)
-                result = await kb.retrieval.search(request.collection_names(), query,
-                                                   top_k=request.top_k or settings.rag_top_k)
-                answer = await rag.answer(request, result, query, how)
-                assert isinstance(answer, dict)
-                return answer
-        finally:
-            await engine.shutdown()
+        async with running(settings) as services:
+            return await chat_completion(await services.rag.ask(request, None))  # type: ignore[union-attr]
 
-    try:
-        return asyncio.run(run())
-    except UnknownModelError as exc:
-        fail(str(exc.args[0]))
-    except StoreError as exc:
-        fail(str(exc))
+    return run_or_exit(run())

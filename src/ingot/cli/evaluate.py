@@ -3,7 +3,6 @@ retrieval pipeline on a BEIR-format dataset."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Optional
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ingot.cli_common import ConfigOpt, err, fail, settings_or_exit
+from ingot.cli.common import ConfigOpt, err, fail, run_or_exit, settings_or_exit
 
 eval_app = typer.Typer(help="Built-in evaluation.", no_args_is_help=True)
 console = Console()
@@ -33,7 +32,7 @@ def retrieval(
     from ingot.eval import beir as beir_format
     from ingot.eval.metrics import evaluate
     from ingot.eval.retrieval import MODES, ensure_corpus, report, run_queries, scratch_collection_name
-    from ingot.kb.local import local_knowledge_base
+    from ingot.bootstrap import running
     from ingot.kb.service import TextDocument
 
     for m in mode:
@@ -50,7 +49,8 @@ def retrieval(
     corpus = [TextDocument(source=d.id, text=d.text, title=d.title) for d in data.corpus.values()]
 
     async def run() -> list[dict]:
-        async with local_knowledge_base(settings) as kb:
+        async with running(settings, chat=False) as services:
+            kb = services.kb
             columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
             with Progress(*columns, console=err, transient=True) as progress:
                 task = progress.add_task(f"indexing corpus into {collection}", total=len(corpus))
@@ -67,7 +67,7 @@ def retrieval(
                     print(json.dumps(results[-1]), flush=True)
             return results
 
-    results = asyncio.run(run())
+    results = run_or_exit(run())
     if as_json:
         return
     table = Table(title=f"{beir.name} ({split}, {len(queries)} queries, {len(corpus)} documents)")

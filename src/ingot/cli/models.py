@@ -4,24 +4,16 @@ each model runs as on this machine (and why the others cannot), and the model ca
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
-from typing import NoReturn, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
 
-from ingot.cli_common import ConfigOpt, err, settings_or_exit
-
-
-def fail(message: str) -> NoReturn:
-    """One line on stderr, exit 2. Plain print, not rich: rich wraps at 80 columns when
-    piped and reads ``ingot[vllm]`` in a message as markup."""
-    print(f"error: {message}", file=sys.stderr)
-    raise typer.Exit(2)
-
+from ingot.cli.common import ConfigOpt, err, fail, settings_or_exit
 
 console = Console()
+models_app = typer.Typer(help="Models ingot knows and has locally.", no_args_is_help=True)
 
 
 def _hardware(simulate: Optional[Path]):  # noqa: ANN202 - Hardware
@@ -36,6 +28,38 @@ def _hardware(simulate: Optional[Path]):  # noqa: ANN202 - Hardware
         return hardware.detect()
     except (OSError, ValueError, KeyError, TypeError) as exc:
         fail(f"hardware detection failed: {exc}")
+
+
+@models_app.command("list")
+def models_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List the catalog and whether each model's files are on this machine."""
+    import json
+
+    from ingot.models.registry import CATALOG
+
+    rows = [
+        {
+            "id": spec.id,
+            "kind": spec.kind,
+            "available": spec.source.available(),
+            "context_length": spec.context_length,
+            "license": spec.license,
+            "install": spec.source.install_hint(),
+            "description": spec.description,
+        }
+        for spec in CATALOG
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title="ingot models")
+    for column in ("id", "kind", "available", "context", "install"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["id"], row["kind"], "yes" if row["available"] else "no", str(row["context_length"]), row["install"]
+        )
+    console.print(table)
 
 
 def profiles(
@@ -191,11 +215,11 @@ def serve_precheck(settings) -> None:  # noqa: ANN001 - Settings
     """Refuse to start (one line, exit 2) when the chat model has no profile that can run
     here or INGOT_MODEL_PROFILE names one that cannot, instead of a server that never
     turns ready."""
-    from ingot.engines.factory import DISABLED
+    from ingot.config import is_disabled
     from ingot.models.profiles import ProfileError, choose_profile
     from ingot.models.registry import UnknownModelError, find_model
 
-    if settings.model.strip().lower() in DISABLED:
+    if is_disabled(settings.model):
         return
     try:
         choose_profile(find_model(settings.model, "chat"), settings.model_profile)

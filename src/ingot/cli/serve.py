@@ -1,0 +1,67 @@
+"""``ingot serve`` and ``ingot version``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ingot import __version__
+from ingot.cli.common import ConfigOpt, err, fail, settings_or_exit
+
+
+def version() -> None:
+    """Print ingot's version."""
+    print(f"ingot {__version__}")
+
+
+def serve(
+    host: Optional[str] = typer.Option(None, help="Interface to bind (INGOT_HOST)."),
+    port: Optional[int] = typer.Option(None, help="Port (INGOT_PORT)."),
+    model: Optional[str] = typer.Option(None, help="Chat model id, alias, .gguf path or 'none' (INGOT_MODEL)."),
+    embedding_model: Optional[str] = typer.Option(
+        None, help="Embedding model id, folder or 'none' (INGOT_EMBEDDING_MODEL)."),
+    ranking_model: Optional[str] = typer.Option(
+        None, help="'embedding', a cross-encoder folder, or 'none' (INGOT_RANKING_MODEL)."),
+    threads: Optional[int] = typer.Option(None, help="llama.cpp threads (INGOT_THREADS)."),
+    parallel: Optional[int] = typer.Option(None, help="Sequences decoded together (INGOT_PARALLEL)."),
+    max_queue: Optional[int] = typer.Option(None, help="Waiting requests before 429 (INGOT_MAX_QUEUE)."),
+    context_length: Optional[int] = typer.Option(None, help="Context tokens per sequence (INGOT_CONTEXT_LENGTH)."),
+    batch_tokens: Optional[int] = typer.Option(None, help="Tokens per decode step (INGOT_BATCH_TOKENS)."),
+    model_precision: Optional[str] = typer.Option(
+        None, help="auto | source | q8_0 | q4_0 ... (INGOT_MODEL_PRECISION)."),
+    model_profile: Optional[str] = typer.Option(
+        None, help="auto | latency | throughput | a profile id from `ingot profiles` (INGOT_MODEL_PROFILE)."),
+    data_dir: Optional[Path] = typer.Option(None, help="State directory (INGOT_DATA_DIR)."),
+    log_level: Optional[str] = typer.Option(None, help="debug|info|warning|error (INGOT_LOG_LEVEL)."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Start the OpenAI-compatible server."""
+    import uvicorn
+
+    from ingot.models.registry import UnknownModelError
+    from ingot.server.app import build_app
+
+    settings = settings_or_exit(
+        config, host=host, port=port, model=model, embedding_model=embedding_model, ranking_model=ranking_model,
+        threads=threads, parallel=parallel, max_queue=max_queue,
+        context_length=context_length, batch_tokens=batch_tokens, model_precision=model_precision,
+        model_profile=model_profile, data_dir=data_dir, log_level=log_level,
+    )
+    from ingot.cli.models import serve_precheck
+
+    serve_precheck(settings)
+    from ingot.logging_setup import setup_logging
+
+    setup_logging(settings.log_level, settings.log_format)
+    try:
+        application = build_app(settings)
+    except UnknownModelError as exc:
+        fail(str(exc.args[0]))
+    err.print(f"ingot {__version__} on http://{settings.host}:{settings.port}/v1 - chat: [bold]{settings.model}[/], "
+              f"embeddings: [bold]{settings.embedding_model}[/], ranking: [bold]{settings.ranking_model}[/]")
+    # ingot's own access log (with request id and key) replaces uvicorn's; log_config=None
+    # keeps uvicorn from replacing the handlers set up above.
+    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level,
+                timeout_graceful_shutdown=5, access_log=False, log_config=None)
