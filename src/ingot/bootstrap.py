@@ -35,9 +35,8 @@ from ingot.embeddings.service import EmbeddingService
 from ingot.engines.factory import create_engine
 from ingot.generation.service import GenerationService
 from ingot.kb.embedder import KBEmbedder
-from ingot.kb.metrics import KnowledgeBaseMetrics
 from ingot.kb.service import KnowledgeBase
-from ingot.metrics import EncoderMetrics, GenerationMetrics
+from ingot.metrics import EncoderMetrics, GenerationMetrics, KnowledgeBaseMetrics
 from ingot.models.registry import ModelSpec, find_model
 from ingot.rag.service import RagService, RagSettings
 from ingot.ranking.embedding_ranker import EmbeddingSimilarityRanker

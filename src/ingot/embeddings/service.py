@@ -13,7 +13,7 @@ import numpy as np
 from ingot.batching import DynamicBatcher
 from ingot.embeddings.protocol import Encoder
 from ingot.errors import InvalidRequestError
-from ingot.generation.protocol import WireModel
+from ingot.wire import WireModel
 from ingot.metrics import EncoderMetrics
 from ingot.models.registry import ServedNames
 from ingot.security import usage

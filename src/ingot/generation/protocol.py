@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ingot.engines.protocol import SamplingParams
+from ingot.wire import WireModel
 
 MAX_N = 16
 MAX_STOP = 16
 MAX_TOP_LOGPROBS = 20
-
-
-class WireModel(BaseModel):
-    model_config = ConfigDict(extra="ignore")
 
 
 class StreamOptions(WireModel):

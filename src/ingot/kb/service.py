@@ -22,7 +22,7 @@ from ingot.kb.catalog import Catalog, CollectionRow, DocumentRow, Job, new_job_i
 from ingot.kb.embedder import KBEmbedder
 from ingot.kb.errors import DocumentNotFound, JobNotFound
 from ingot.kb.jobs import JobRunner, SourceFile
-from ingot.kb.metrics import KnowledgeBaseMetrics
+from ingot.metrics import KnowledgeBaseMetrics
 from ingot.ingest.elements import Element
 from ingot.kb.pipeline import DocumentPipeline, PipelineOptions, document_id_for
 from ingot.ranking.protocol import Ranker

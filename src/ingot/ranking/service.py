@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from ingot.errors import InvalidRequestError
-from ingot.generation.protocol import WireModel
+from ingot.wire import WireModel
 from ingot.models.registry import ServedNames
 from ingot.ranking.protocol import Ranker
 

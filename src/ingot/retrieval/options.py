@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from ingot.generation.protocol import WireModel
+from ingot.wire import WireModel
 from ingot.retrieval.service import RetrievalService, SearchResult
 from ingot.store.protocol import Filter
 

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ingot.kb.metrics import KnowledgeBaseMetrics
+from ingot.metrics import KnowledgeBaseMetrics
 from ingot.ranking.protocol import Ranker
 from ingot.retrieval.fusion import rrf
 from ingot.store.protocol import ChunkRecord, Filter, VectorStore

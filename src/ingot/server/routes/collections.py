@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from ingot.generation.protocol import WireModel
+from ingot.wire import WireModel
 from ingot.kb.catalog import DocumentRow
 from ingot.kb.service import KnowledgeBase, document_dict, job_dict
 from ingot.server.auth import Principal, get_principal, require_admin

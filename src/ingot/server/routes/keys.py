@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
-from ingot.generation.protocol import WireModel
+from ingot.wire import WireModel
 from ingot.security.keys import KeyExistsError, KeyStoreError
 from ingot.server.auth import Security, get_security, require_admin
 from ingot.server.errors import APIError
