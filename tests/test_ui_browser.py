@@ -4,7 +4,9 @@ Playwright drives Debian's ``chromium`` (``executable_path``; no browser downloa
 server is the session's real ``ingot serve`` with the default models (SmolLM2 chat,
 MiniLM embeddings): the page creates a collection, uploads a real PDF, waits for the
 ingestion job in the page, asks about a fact on page 1, and must show a streamed answer
-with a citation naming the file and its page (then a follow-up citing page 2).
+with a citation naming the file and its page (then a follow-up citing page 2). The PDF is
+docling's ``multi_page.pdf`` from ../shared/data, or, when that is absent, a stand-in
+written by tests/docgen.py under the same name with the same facts on the same pages.
 Screenshots go to the test's tmp_path (ui.png, ui-follow-up.png). Also: the static files
 and their headers, escaping of untrusted text, and the API-key flow with keys switched on.
 Without Playwright or Chromium the browser tests skip and say why.
@@ -21,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import docgen
 from conftest import SHARED_DATA
 
 try:
@@ -32,7 +35,7 @@ CHROMIUM = os.environ.get("INGOT_CHROMIUM") or shutil.which("chromium") or shuti
 
 # A 5-page PDF about the history of word processors; page 1 says the typewriter was
 # "Patented in 1868 by Christopher Latham Sholes".
-PDF = SHARED_DATA / "docs" / "docling" / "tests" / "data" / "pdf" / "sources" / "multi_page.pdf"
+SHARED_PDF = SHARED_DATA / "docs" / "docling" / "tests" / "data" / "pdf" / "sources" / "multi_page.pdf"
 QUESTION = "Who patented the typewriter in 1868?"
 FOLLOW_UP = "And when was Google Docs introduced?"  # page 2: "Google Docs (2006)"
 
@@ -50,6 +53,14 @@ def browser():
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def pdf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shared multi_page.pdf, else docgen's stand-in (same name, same facts on pages 1 and 2)."""
+    if SHARED_PDF.is_file():
+        return SHARED_PDF
+    return docgen.write_multi_page_pdf(tmp_path_factory.mktemp("ui-docs") / SHARED_PDF.name)
 
 
 @pytest.fixture
@@ -95,8 +106,8 @@ def collection_name(server):
     httpx.delete(f"{server.base_url}/collections/{name}", timeout=30)
 
 
-def test_upload_wait_ask_and_see_cited_answer(page, collection_name: str, tmp_path: Path):
-    assert PDF.is_file(), f"test document missing: {PDF}"
+def test_upload_wait_ask_and_see_cited_answer(page, collection_name: str, tmp_path: Path, pdf: Path):
+    assert pdf.is_file(), f"test document missing: {pdf}"
     expect = playwright_sync.expect
     name = collection_name
 
@@ -117,12 +128,12 @@ def test_upload_wait_ask_and_see_cited_answer(page, collection_name: str, tmp_pa
     expect(page.locator("#settings")).not_to_be_visible()
 
     # Upload; the job's row for the file must reach "done" with chunks added.
-    page.locator("#file-input").set_input_files(str(PDF))
-    row = page.locator(f'li.job-file[data-filename="{PDF.name}"]')
+    page.locator("#file-input").set_input_files(str(pdf))
+    row = page.locator(f'li.job-file[data-filename="{pdf.name}"]')
     expect(row).to_have_attribute("data-status", "done", timeout=INGEST_TIMEOUT_MS)
     expect(row).to_have_attribute("data-action", "added")
     expect(row).to_contain_text("5 pages")
-    expect(page.locator(f'li.document[data-source="{PDF.name}"]')).to_be_visible()
+    expect(page.locator(f'li.document[data-source="{pdf.name}"]')).to_be_visible()
     expect(page.locator("#collection-info")).to_contain_text("1 document")
 
     # Ask; wait for the streamed answer to finish.
@@ -139,12 +150,12 @@ def test_upload_wait_ask_and_see_cited_answer(page, collection_name: str, tmp_pa
     # A citation shows the source file, a page and a snippet; the fact is on page 1.
     citations = answer.locator("li.citation")
     assert citations.count() >= 1
-    cited = answer.locator(f'li.citation[data-source="{PDF.name}"]')
+    cited = answer.locator(f'li.citation[data-source="{pdf.name}"]')
     expect(cited.first).to_be_visible()
     expect(cited.first.locator(".cite-page")).to_have_text(re.compile(r"^(p\. \d+|pp\. \d+–\d+)$"))
     sholes = answer.locator("li.citation", has_text="Sholes")
     expect(sholes.first).to_be_visible()
-    expect(sholes.first.locator(".cite-source")).to_have_text(PDF.name)
+    expect(sholes.first.locator(".cite-source")).to_have_text(pdf.name)
     expect(sholes.first.locator(".cite-page")).to_have_text("p. 1")
 
     # A follow-up, sent with Enter: the history goes along, the new answer cites page 2.
