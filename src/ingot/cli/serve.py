@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 from typing import Optional
 
@@ -58,10 +60,18 @@ def serve(
     try:
         application = build_app(settings)
     except UnknownModelError as exc:
-        fail(str(exc.args[0]))
+        fail(str(exc))
     err.print(f"ingot {__version__} on http://{settings.host}:{settings.port}/v1 - chat: [bold]{settings.model}[/], "
               f"embeddings: [bold]{settings.embedding_model}[/], ranking: [bold]{settings.ranking_model}[/]")
     # ingot's own access log (with request id and key) replaces uvicorn's; log_config=None
     # keeps uvicorn from replacing the handlers set up above.
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level=settings.log_level,
-                timeout_graceful_shutdown=5, access_log=False, log_config=None)
+    server = uvicorn.Server(uvicorn.Config(application, host=settings.host, port=settings.port,
+                                           log_level=settings.log_level, timeout_graceful_shutdown=5,
+                                           access_log=False, log_config=None))
+    # Our own runner rather than uvicorn.run, which forces the loop's debug mode off on
+    # Python 3.11: here PYTHONASYNCIODEBUG=1 turns on asyncio's checks (a loop object touched
+    # from a worker thread raises), as tests/test_asyncio_debug.py relies on.
+    with contextlib.suppress(KeyboardInterrupt), asyncio.Runner(loop_factory=server.config.get_loop_factory()) as runner:
+        runner.run(server.serve())
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn's STARTUP_FAILURE: the port was taken, or the app failed to start
