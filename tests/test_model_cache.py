@@ -127,3 +127,33 @@ def test_pull_and_verify_commands(tmp_path):
     assert r.returncode == 1 and "FAILED tiny-lora" in r.stdout
     r = _ingot("models", "pull", "gpt-9", "--data-dir", str(data))
     assert r.returncode == 2 and "unknown model 'gpt-9'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_models_list_finds_the_cache_through_the_config_file(tmp_path):
+    """``ingot models list --config`` sees a checkpoint pulled into the data dir that only
+    the YAML file names (INGOT_DATA_DIR unset): the cache folder comes from Settings."""
+    from ingot.models.registry import LLAMA33_70B
+
+    checkpoint = tmp_path / "checkpoint"
+    checkpoint.mkdir()
+    (checkpoint / "config.json").write_text("{}")
+    data = tmp_path / "data"
+    config = tmp_path / "ingot.yaml"
+    config.write_text(f"data_dir: {json.dumps(str(data))}\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("INGOT_DATA_DIR", "INGOT_CONFIG", "INGOT_CONFIG_FILE")}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "ingot.cli", *args], capture_output=True, text=True,
+                              timeout=300, cwd=REPO, env={**env, "INGOT_THREADS": "1"})
+
+    def available() -> bool:
+        r = run("models", "list", "--json", "--config", str(config))
+        assert r.returncode == 0, r.stderr
+        return {row["id"]: row["available"] for row in json.loads(r.stdout)}[LLAMA33_70B.id]
+
+    assert available() is False
+    entry = cache.hf_entry_name(LLAMA33_70B.source.repo_id)
+    r = run("models", "pull", str(checkpoint), "--name", entry, "--config", str(config))
+    assert r.returncode == 0, r.stderr
+    assert (data / "models" / entry / cache.MANIFEST).is_file()
+    assert available() is True
