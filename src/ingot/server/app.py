@@ -7,17 +7,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 from typing import AsyncIterator
 
 from fastapi import FastAPI
 
 from ingot import __version__
-from ingot.bootstrap import load, plan_services
+from ingot.bootstrap import Services, load, plan_services
 from ingot.config import Settings
 from ingot.server.errors import install_error_handlers
 from ingot.server.middleware import install_middleware
 from ingot.server.routes import keys as keys_routes, usage as usage_routes
 from ingot.server.routes import collections, embeddings, generation, models, ops, rag, search, tokenizer, ui
+
+log = logging.getLogger("ingot.server")
+
+
+async def _load_and_report(services: Services) -> None:
+    started = time.monotonic()
+    await load(services, tolerate=True)
+    parts = [f"{kind}: {'failed' if kind in services.load_errors else 'ready'}"
+             for kind, wanted in services.wants().items() if wanted]
+    log.info("loading done in %.1f s (%s)", time.monotonic() - started, ", ".join(parts) or "no models")
 
 
 def build_app(settings: Settings) -> FastAPI:
@@ -25,7 +37,7 @@ def build_app(settings: Settings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(load(services, tolerate=True))
+        loading = asyncio.create_task(_load_and_report(services))
         try:
             yield
         finally:
