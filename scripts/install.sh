@@ -54,12 +54,37 @@ PIP="$VENV/bin/pip"
 # unpinned would download a multi-GB CUDA build.
 "$PIP" install -q "torch==2.13.0"
 
-if ! ls "$WHEEL_DIR"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+has_wheel() { ls "$1"/llama_cpp_python-*.whl >/dev/null 2>&1; }
+
+if ! has_wheel "$WHEEL_DIR"; then
     echo "[install] building llama-cpp-python $LLAMA_CPP_VERSION (portable CPU flags; ~11 min on 2 cores, once)"
-    mkdir -p "$WHEEL_DIR.tmp"
+    # This run's own build folder, next to WHEEL_DIR (same filesystem, so publishing it is
+    # one atomic rename): two installs at once never write into or delete each other's.
+    mkdir -p "$WHEEL_ROOT"
+    BUILD_DIR="$(mktemp -d "$WHEEL_DIR.tmp.XXXXXX")"
+    trap 'rm -rf "$BUILD_DIR"' EXIT  # a failed or interrupted build leaves nothing behind
+    chmod 755 "$BUILD_DIR"  # mktemp -d makes it 0700; the cache is shared as mkdir -p would make it
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-        "$PIP" wheel --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_CPP_VERSION" -w "$WHEEL_DIR.tmp"
-    rm -rf "$WHEEL_DIR" && mv "$WHEEL_DIR.tmp" "$WHEEL_DIR"
+        "$PIP" wheel --no-cache-dir --no-deps "llama-cpp-python==$LLAMA_CPP_VERSION" -w "$BUILD_DIR"
+    has_wheel "$BUILD_DIR" || { echo "[install] error: pip wheel produced no llama-cpp-python wheel" >&2; exit 1; }
+    # mv -T: rename onto WHEEL_DIR itself, failing if a non-empty one exists (a plain mv
+    # would move the folder inside it). Failing means another run published first: keep theirs.
+    if ! mv -T "$BUILD_DIR" "$WHEEL_DIR" 2>/dev/null; then
+        if ! has_wheel "$WHEEL_DIR"; then
+            # A WHEEL_DIR without a wheel (left by an older install's race; this script only
+            # ever publishes a folder that holds one): set it aside, then publish ours.
+            STALE_DIR="$(mktemp -d "$WHEEL_DIR.stale.XXXXXX")"
+            mv -T "$WHEEL_DIR" "$STALE_DIR/old" 2>/dev/null || true
+            rm -rf "$STALE_DIR"
+            mv -T "$BUILD_DIR" "$WHEEL_DIR" 2>/dev/null || true
+        fi
+        has_wheel "$WHEEL_DIR" || { echo "[install] error: cannot put the wheel into $WHEEL_DIR" >&2; exit 1; }
+        if [ -d "$BUILD_DIR" ]; then
+            echo "[install] another install cached the wheel in $WHEEL_DIR first; using it"
+        fi
+    fi
+    rm -rf "$BUILD_DIR"  # ours, when another run's wheel was kept; nothing after a rename
+    trap - EXIT
 else
     echo "[install] reusing cached llama-cpp-python wheel in $WHEEL_DIR"
 fi
