@@ -57,7 +57,7 @@ class Services:
     embedding_spec: ModelSpec | None
     ranking_spec: ModelSpec | None  # a cross-encoder, or None
     ranking_by_embeddings: bool
-    origin: str = "api"  # who submits ingestion jobs: the server ("api") or a CLI run ("cli")
+    origin: str = "upload"  # who submits ingestion jobs: the server ("upload") or a CLI run ("cli")
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     started_at: float = field(default_factory=time.time)
     generation: GenerationService | None = None
@@ -103,7 +103,7 @@ class Services:
 
 
 def plan_services(
-    settings: Settings, *, chat: bool = True, embeddings: bool = True, origin: str = "api"
+    settings: Settings, *, chat: bool = True, embeddings: bool = True, origin: str = "upload"
 ) -> Services:
     """Resolve every configured model name now (UnknownModelError for a typo); load nothing.
     ``chat`` / ``embeddings`` False: this process does not need that model (a CLI search
