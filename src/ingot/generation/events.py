@@ -3,10 +3,11 @@
 A service call returns an async iterator of these, already admitted by the engine (a full
 queue or an over-long prompt raised before the first event). The order is:
 
-    [Citations]  Started  (PromptEcho | TextDelta | Finish)*  Usage
+    [Citations]  Started  (PromptEcho | TextDelta | ToolCallDelta | Finish)*  Usage
 
 ``Started`` names the response; per choice ``index`` there may be one ``PromptEcho``
-(completions with ``echo``), any number of ``TextDelta`` and exactly one ``Finish``;
+(completions with ``echo``), any number of ``TextDelta`` and ``ToolCallDelta`` and exactly
+one ``Finish`` (reason ``tool_calls`` when the choice ended in calls);
 ``Usage`` closes the stream. An error after ``Started`` is raised from the iterator, and
 each wire adapter (``server/openai/*``) decides how its protocol reports it. ``collect``
 folds a stream into a ``Result`` for callers that want the whole answer (non-streamed
@@ -68,9 +69,22 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallDelta:
+    """A fragment of choice ``index``'s ``call``-th tool call (0-based). A call's first
+    fragment carries its ``id`` and ``name``; its ``arguments`` fragments, concatenated,
+    are exactly the call's JSON arguments (never re-serialized between fragments)."""
+
+    index: int
+    call: int
+    arguments: str
+    id: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Finish:
     index: int
-    reason: str  # stop | length | abort
+    reason: str  # stop | length | tool_calls | abort
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +103,7 @@ class Citations:
     retrieval: dict[str, Any]
 
 
-Event = Union[Started, PromptEcho, TextDelta, Finish, Usage, Citations]
+Event = Union[Started, PromptEcho, TextDelta, ToolCallDelta, Finish, Usage, Citations]
 EventStream = AsyncIterator[Event]
 
 
@@ -116,11 +130,19 @@ class AdmittedStream:
 
 
 @dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, as the model wrote it
+
+
+@dataclass
 class ChoiceResult:
     text: str = ""
     logprobs: list[TokenLogprob] | None = None
     finish_reason: str | None = None
     echo: PromptEcho | None = None
+    tool_calls: list[ToolCall] = field(default_factory=list)
 
 
 @dataclass
@@ -170,6 +192,11 @@ def _fold(fold: _Fold, event: Event) -> None:
         if event.logprobs is not None:
             choice = fold.choices.setdefault(event.index, ChoiceResult())
             choice.logprobs = (choice.logprobs or []) + event.logprobs
+    elif isinstance(event, ToolCallDelta):
+        calls = fold.choices.setdefault(event.index, ChoiceResult()).tool_calls
+        if event.call == len(calls):
+            calls.append(ToolCall(event.id or "", event.name or "", ""))
+        calls[event.call].arguments += event.arguments
     elif isinstance(event, Finish):
         fold.choices.setdefault(event.index, ChoiceResult()).finish_reason = event.reason
     elif isinstance(event, PromptEcho):
