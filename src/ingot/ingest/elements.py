@@ -2,7 +2,9 @@
 order, each with exact provenance (page / slide / sheet, heading path, bbox where known).
 
 Tables are GitHub-flavoured Markdown (``| a | b |`` rows under a ``|---|`` separator), so
-chunkers, prompts and people read them the same way.
+chunkers, prompts and people read them the same way. A large table is split by
+:func:`split_table` into parts that each repeat the header row, numbered the same way
+whatever the format (``part`` 1-based, ``parts``, ``first_row``).
 """
 
 from __future__ import annotations
@@ -72,3 +74,41 @@ def markdown_table(rows: list[list[str]], header: bool = True) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * width]
     lines += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class TablePart:
+    """One element's share of a table: the header row and at most N body rows."""
+
+    rows: list[list[str]]  # header row first
+    index: int  # 0-based position among the parts
+    count: int  # how many parts the table was split into
+    first_row: int  # 1-based position of this part's first body row in the table's body
+
+    @property
+    def text(self) -> str:
+        return markdown_table(self.rows)
+
+    def meta(self) -> dict[str, int]:
+        """The part numbering every extractor uses: ``part`` (1-based), ``parts`` and
+        ``first_row``; nothing for a table that fits one element, so unsplit tables carry
+        no noise."""
+        if self.count == 1:
+            return {}
+        return {"part": self.index + 1, "parts": self.count, "first_row": self.first_row}
+
+
+def split_table(rows: list[list[str]], max_rows: int) -> list[TablePart]:
+    """A table (header row first) as parts of at most ``max_rows`` body rows, the header
+    repeated in each, so a large table never becomes one oversized element and every part
+    reads on its own. A table without body rows is one part holding the header alone;
+    no rows at all, no parts."""
+    if not rows:
+        return []
+    header, body = rows[0], rows[1:]
+    step = max(1, max_rows)
+    starts = range(0, len(body), step) or range(1)
+    return [
+        TablePart(rows=[header, *body[start : start + step]], index=index, count=len(starts), first_row=start + 1)
+        for index, start in enumerate(starts)
+    ]

@@ -38,7 +38,7 @@ from docx.oxml.ns import qn
 from docx.section import Section, _Footer, _Header
 from lxml import etree
 
-from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, markdown_table
+from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
 
 W_P, W_TBL, W_SDT, W_SDT_CONTENT = qn("w:p"), qn("w:tbl"), qn("w:sdt"), qn("w:sdtContent")
 W_R, W_TR, W_TC = qn("w:r"), qn("w:tr"), qn("w:tc")
@@ -255,17 +255,11 @@ def table_elements(rows: list[list[str]], max_rows: int, **common: Any) -> list[
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         return []
-    header, body = rows[0], rows[1:]
-    step = max(1, max_rows)
-    slices = [body[i : i + step] for i in range(0, len(body), step)] or [[]]
-    meta = dict(common.pop("meta", {}) or {})
-    out: list[Element] = []
-    for index, part in enumerate(slices):
-        part_meta = {**meta, "rows": len(body), "columns": len(header)}
-        if len(slices) > 1:
-            part_meta.update(part=index + 1, parts=len(slices), first_row=index * step + 1)
-        out.append(Element(kind="table", text=markdown_table([header, *part]), meta=part_meta, **common))
-    return out
+    meta = {**(common.pop("meta", {}) or {}), "rows": len(rows) - 1, "columns": len(rows[0])}
+    return [
+        Element(kind="table", text=part.text, meta={**meta, **part.meta()}, **common)
+        for part in split_table(rows, max_rows)
+    ]
 
 
 # ---------------------------------------------------------------------------- body walk

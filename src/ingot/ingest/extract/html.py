@@ -40,7 +40,7 @@ from typing import Any
 from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
 from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
-from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, markdown_table
+from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
 
 DROP_TAGS = {
     "script", "style", "nav", "noscript", "template", "svg", "iframe", "object", "embed",
@@ -215,12 +215,12 @@ class _Walker:
         self.add("text", " ".join(cells), layout_table=1)
 
     def table_elements(self, rows: list[list[str]]) -> None:
-        header, body = rows[0], rows[1:]
-        per = max(1, self.options.table_rows_per_element)
-        parts = max(1, -(-len(body) // per))
-        for part in range(parts):
-            chunk = body[part * per : (part + 1) * per]
-            self.add("table", markdown_table([header, *chunk]), part=part, parts=parts)
+        """Split by the shared :func:`split_table`, but numbered as HTML always was: every
+        part carries ``part`` counted from 0 and ``parts``, even a whole table, because
+        callers (tests/test_extract_sheets_html_text.py) pick first parts with
+        ``meta["part"] == 0``."""
+        for part in split_table(rows, self.options.table_rows_per_element):
+            self.add("table", part.text, part=part.index, parts=part.count)
 
 
 def _caption(tag: Any) -> str:

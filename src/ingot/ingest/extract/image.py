@@ -81,8 +81,9 @@ def extract(data: bytes, options: ExtractOptions) -> Extraction:
             for block in ocr_page(frame, options.ocr_languages):
                 x0, y0, x1, y1 = block.bbox
                 bbox = (round(x0 * sx, 2), round(y0 * sy, 2), round(x1 * sx, 2), round(y1 * sy, 2))
-                for text in block.texts(options.table_rows_per_element):
+                for text, part in block.parts(options.table_rows_per_element):
                     elements.append(Element(
                         kind="table" if block.kind == "table" else "image-text", text=text, page=number,
-                        location=f"page {number}", bbox=bbox, meta={"ocr": True, "confidence": block.confidence}))
+                        location=f"page {number}", bbox=bbox,
+                        meta={"ocr": True, "confidence": block.confidence, **part}))
     return Extraction(elements=elements, pages=pages)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ingot.ingest.elements import ExtractionError, markdown_table
+from ingot.ingest.elements import ExtractionError, markdown_table, split_table
 
 TEXT_CONFIG = "--oem 1 --psm 3"  # automatic layout: columns kept apart, digits kept
 CELLS_CONFIG = "--oem 1 --psm 6"  # one uniform block: the stacked rows of a table
@@ -54,14 +54,12 @@ class OcrBlock:
     confidence: float
     rows: list[list[str]] | None = None  # a table's cells, header row first
 
-    def texts(self, rows_per_element: int) -> list[str]:
-        """The text as elements take it: a long table split into Markdown tables of at
-        most ``rows_per_element`` rows, each under the header row."""
-        if not self.rows or len(self.rows) <= rows_per_element + 1:
-            return [self.text]
-        size = max(1, rows_per_element)
-        header, body = self.rows[0], self.rows[1:]
-        return [markdown_table([header] + body[i:i + size]) for i in range(0, len(body), size)]
+    def parts(self, rows_per_element: int) -> list[tuple[str, dict[str, int]]]:
+        """(text, part meta) as elements take them: a long table split into Markdown
+        tables of at most ``rows_per_element`` rows, each under the header row."""
+        if not self.rows:
+            return [(self.text, {})]
+        return [(part.text, part.meta()) for part in split_table(self.rows, rows_per_element)]
 
 
 @dataclass

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Iterable
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from ingot.ingest.elements import Element, ElementKind, Extraction, ExtractionError, ExtractOptions, markdown_table
+from ingot.ingest.elements import Element, ElementKind, Extraction, ExtractionError, ExtractOptions, split_table
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -947,10 +947,8 @@ class _Assembler:
             text = "\n".join(" | ".join(_join_lines([p.text]) for p in row) for row in rows)
             self.emit("text", text, page, bbox, layout="table")
             return
-        size = max(1, self.options.table_rows_per_element)
-        header, body = table[0], table[1:]
-        for start in range(0, max(1, len(body)), size):
-            self.emit("table", markdown_table([header] + body[start:start + size]), page, bbox)
+        for part in split_table(table, self.options.table_rows_per_element):
+            self.emit("table", part.text, page, bbox, **part.meta())
 
 
 def _continues_paragraph(prev: _Block, block: _Block) -> bool:
@@ -1025,10 +1023,10 @@ def _ocr_elements(image: "Image.Image", number: int, options: ExtractOptions) ->
     elements = []
     for block in ocr_page(image, options.ocr_languages):
         bbox = tuple(round(v / scale, 2) for v in block.bbox)
-        for text in block.texts(options.table_rows_per_element):
+        for text, part in block.parts(options.table_rows_per_element):
             elements.append(Element(kind="table" if block.kind == "table" else "image-text", text=text,
                                     page=number, location=f"page {number}", bbox=bbox,  # type: ignore[arg-type]
-                                    meta={"ocr": True, "confidence": block.confidence}))
+                                    meta={"ocr": True, "confidence": block.confidence, **part}))
     return elements
 
 

@@ -29,7 +29,7 @@ import codecs
 from pathlib import PurePath
 from typing import Any
 
-from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, markdown_table
+from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd", ".mkdn"}
 
@@ -221,11 +221,8 @@ class _MarkdownWalker:
                 rows.append([])
             elif inner.type == "inline" and rows:
                 rows[-1].append(inline_text(inner))
-        header, body = rows[0], rows[1:]
-        parts = max(1, -(-len(body) // self.rows_per_table))
-        for part in range(parts):
-            chunk = body[part * self.rows_per_table : (part + 1) * self.rows_per_table]
-            self._emit("table", markdown_table([header, *chunk]), token, part=part, parts=parts)
+        for part in split_table(rows, self.rows_per_table):
+            self._emit("table", part.text, token, **part.meta())
         self.pos = end + 1
 
 

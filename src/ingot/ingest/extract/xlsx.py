@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import PurePath
 from typing import Any
 
-from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, markdown_table
+from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
 
 Grid = list[list[str]]
 
@@ -198,20 +198,18 @@ def _grid_elements(
             if lead == len(rows):
                 continue
             numbers, rows = numbers[lead:], _drop_empty_columns(rows[lead:])
-        parts = list(_split_rows(rows, max(1, options.table_rows_per_element)))
-        for part_index, (start, part) in enumerate(parts):
-            data_rows = numbers[1 + start : start + len(part)] or numbers[:1]
+        for part in split_table(rows, options.table_rows_per_element):
+            data_rows = numbers[part.first_row : part.first_row + len(part.rows) - 1] or numbers[:1]
             meta = {
                 "header_row": numbers[0],  # 1-based row numbers in the sheet / file
                 "rows": [data_rows[0], data_rows[-1]],
                 "block": block_index,
-                "part": part_index,
-                "parts": len(parts),
+                **part.meta(),
             }
             out.append(
                 Element(
                     kind="table",
-                    text=markdown_table(part),
+                    text=part.text,
                     page=page,
                     location=location,
                     heading_path=heading_path,
@@ -257,16 +255,6 @@ def _drop_empty_columns(rows: Grid) -> Grid:
     width = max(len(r) for r in rows)
     keep = [c for c in range(width) if any(c < len(r) and r[c] for r in rows)]
     return [[r[c] if c < len(r) else "" for c in keep] for r in rows]
-
-
-def _split_rows(rows: Grid, per_part: int) -> Iterator[tuple[int, Grid]]:
-    """(0-based index of the part's first data row, header + up to per_part data rows)."""
-    header, body = rows[0], rows[1:]
-    if not body:
-        yield 0, [header]
-        return
-    for start in range(0, len(body), per_part):
-        yield start, [header, *body[start : start + per_part]]
 
 
 # ---------------------------------------------------------------- delimited text
