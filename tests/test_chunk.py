@@ -59,7 +59,8 @@ def test_chunks_never_exceed_max_tokens_on_a_real_filing(tokenizer) -> None:
         pytest.skip(f"test document not available: {path}")
     elements = html.extract(path.read_bytes(), ExtractOptions(filename=path.name)).elements
     for max_tokens in (256, 128):
-        chunks = chunk_document(elements, document_id="10k", content_hash="h", max_tokens=max_tokens, overlap_tokens=32)
+        chunks = chunk_document(elements, document_id="10k", content_hash="h",
+                                tokenizer=tokenizer, max_tokens=max_tokens, overlap_tokens=32)
         counts = [real_count(tokenizer, c.text) for c in chunks]
         assert max(counts) <= max_tokens
         assert counts == [c.token_count for c in chunks]
@@ -80,7 +81,8 @@ def test_long_text_is_split_at_sentences_and_by_tokens(tokenizer) -> None:
     paragraph = sentences(60)
     run_on = " ".join(f"word{i}" for i in range(900))  # one "sentence" far over the budget
     elements = [Element(kind="text", text=paragraph, page=1), Element(kind="text", text=run_on, page=2)]
-    chunks = chunk_document(elements, document_id="d", content_hash="h", max_tokens=96, overlap_tokens=0)
+    chunks = chunk_document(elements, document_id="d", content_hash="h",
+                            tokenizer=tokenizer, max_tokens=96, overlap_tokens=0)
     assert all(real_count(tokenizer, c.text) <= 96 for c in chunks)
     text_chunks = [c for c in chunks if c.page_end == 1]
     assert len(text_chunks) > 1
@@ -93,7 +95,8 @@ def test_long_text_is_split_at_sentences_and_by_tokens(tokenizer) -> None:
 def test_table_split_repeats_header_and_never_cuts_a_row(tokenizer) -> None:
     table = table_element(80)
     intro = Element(kind="text", text="Days taken per person this year.", page=3, heading_path=("Leave",))
-    chunks = chunk_document([intro, table], document_id="d", content_hash="h", max_tokens=128, overlap_tokens=32)
+    chunks = chunk_document([intro, table], document_id="d", content_hash="h",
+                            tokenizer=tokenizer, max_tokens=128, overlap_tokens=32)
     assert len(chunks) > 3
     header = "| Employee | Department | Days |\n|---|---|---|"
     source_rows = table.text.split("\n")[2:]
@@ -116,7 +119,7 @@ def test_consecutive_table_parts_flow_without_a_second_header(tokenizer) -> None
         Element(kind="table", text=markdown_table([grid[0], *grid[1 + i : 7 + i]]), page=1, heading_path=("Costs",))
         for i in (0, 6)
     ]
-    chunks = chunk_document(parts, document_id="d", content_hash="h", max_tokens=512)
+    chunks = chunk_document(parts, document_id="d", content_hash="h", tokenizer=tokenizer, max_tokens=512)
     assert len(chunks) == 1
     assert chunks[0].text.count("| Item | Cost |") == 1 and chunks[0].text.endswith("| item 11 | 11 |")
 
@@ -132,7 +135,7 @@ def test_heading_path_page_span_and_section_boundaries(tokenizer) -> None:
         Element(kind="title", text="Expenses", page=3, location="page 3", meta={"level": 1}),
         Element(kind="text", text="Receipts are required.", page=3, location="page 3", heading_path=("Expenses",)),
     ]
-    chunks = chunk_document(elements, document_id="d", content_hash="h", max_tokens=512)
+    chunks = chunk_document(elements, document_id="d", content_hash="h", tokenizer=tokenizer, max_tokens=512)
     assert len(chunks) == 2  # a new top-level heading starts a new chunk
     first, second = chunks
     assert first.text.startswith("Leave\n\nRule 0") and "Report sickness before 9 am." in first.text
@@ -151,16 +154,17 @@ def test_a_title_is_not_left_at_the_end_of_a_chunk(tokenizer) -> None:
         Element(kind="title", text="Details", heading_path=("A",)),
         Element(kind="text", text=sentences(5, "travel"), heading_path=("A", "Details")),
     ]
-    chunks = chunk_document(elements, document_id="d", content_hash="h", max_tokens=100, overlap_tokens=0)
+    chunks = chunk_document(elements, document_id="d", content_hash="h",
+                            tokenizer=tokenizer, max_tokens=100, overlap_tokens=0)
     assert all(not c.text.endswith("Details") for c in chunks)
     assert any(c.text.startswith("Details\n\nRule 0 says that travel") for c in chunks)
 
 
 def test_ids_are_stable_and_depend_on_content_hash(tokenizer) -> None:
     elements = [Element(kind="text", text=sentences(40), page=1), table_element(30)]
-    run1 = chunk_document(elements, document_id="doc-1", content_hash="abc", max_tokens=128)
-    run2 = chunk_document(elements, document_id="doc-1", content_hash="abc", max_tokens=128)
-    changed = chunk_document(elements, document_id="doc-1", content_hash="abd", max_tokens=128)
+    run1 = chunk_document(elements, document_id="doc-1", content_hash="abc", tokenizer=tokenizer, max_tokens=128)
+    run2 = chunk_document(elements, document_id="doc-1", content_hash="abc", tokenizer=tokenizer, max_tokens=128)
+    changed = chunk_document(elements, document_id="doc-1", content_hash="abd", tokenizer=tokenizer, max_tokens=128)
     assert [c.to_dict() for c in run1] == [c.to_dict() for c in run2]
     assert all(re.fullmatch(r"[0-9a-f]{32}", c.id) for c in run1)
     assert len({c.id for c in run1}) == len(run1)
@@ -171,7 +175,8 @@ def test_ids_are_stable_and_depend_on_content_hash(tokenizer) -> None:
 
 def test_overlap_carries_tail_sentences_between_text_chunks(tokenizer) -> None:
     elements = [Element(kind="text", text=sentences(50), page=1)]
-    chunks = chunk_document(elements, document_id="d", content_hash="h", max_tokens=128, overlap_tokens=40)
+    chunks = chunk_document(elements, document_id="d", content_hash="h",
+                            tokenizer=tokenizer, max_tokens=128, overlap_tokens=40)
     assert len(chunks) > 2
     sentence = re.compile(r"Rule \d+ says.*?team lead\.")
     for previous, current in zip(chunks, chunks[1:]):
@@ -181,7 +186,8 @@ def test_overlap_carries_tail_sentences_between_text_chunks(tokenizer) -> None:
         assert after[: len(carried)] == carried and before[-len(carried) :] == carried  # old tail, new head
         assert real_count(tokenizer, " ".join(carried)) - 2 <= 40
         assert real_count(tokenizer, current.text) <= 128
-    no_overlap = chunk_document(elements, document_id="d", content_hash="h", max_tokens=128, overlap_tokens=0)
+    no_overlap = chunk_document(elements, document_id="d", content_hash="h",
+                                tokenizer=tokenizer, max_tokens=128, overlap_tokens=0)
     joined = " ".join(c.text for c in no_overlap)
     assert joined == sentences(50)  # without overlap, nothing is repeated
 
@@ -189,7 +195,8 @@ def test_overlap_carries_tail_sentences_between_text_chunks(tokenizer) -> None:
 def test_overlap_of_a_very_long_sentence_carries_its_last_words(tokenizer) -> None:
     words = " ".join(f"token{i}" for i in range(400))
     elements = [Element(kind="text", text=words)]
-    chunks = chunk_document(elements, document_id="d", content_hash="h", max_tokens=64, overlap_tokens=16)
+    chunks = chunk_document(elements, document_id="d", content_hash="h",
+                            tokenizer=tokenizer, max_tokens=64, overlap_tokens=16)
     assert len(chunks) > 2
     for previous, current in zip(chunks, chunks[1:]):
         assert previous.text.split()[-1] in current.text.split()[:16]
@@ -205,3 +212,16 @@ def test_other_tokenizers_are_accepted() -> None:
     assert len(chunks) > 1 and all(words(c.text) <= 40 for c in chunks)
     with pytest.raises(ValueError):
         chunk_document(elements, document_id="d", content_hash="h", max_tokens=4, tokenizer=words)
+
+
+def test_without_a_tokenizer_the_estimate_keeps_chunks_within_a_real_model(tokenizer) -> None:
+    """The chunker knows no model: callers without an embedder get an estimate that
+    overcounts ordinary text, so its chunks still fit the real tokenizer's budget."""
+    from ingot.ingest.extract import html
+
+    path = DOCS / "unstructured" / "example-docs" / "example-10k.html"
+    if not path.exists():
+        pytest.skip(f"test document not available: {path}")
+    elements = html.extract(path.read_bytes(), ExtractOptions(filename=path.name)).elements
+    chunks = chunk_document(elements, document_id="10k", content_hash="h", max_tokens=256, overlap_tokens=32)
+    assert len(chunks) > 100 and max(real_count(tokenizer, c.text) for c in chunks) <= 256

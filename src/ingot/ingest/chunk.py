@@ -2,9 +2,11 @@
 
 Why each rule exists:
 
-* **Token budget from the embedding tokenizer** (all-MiniLM-L6-v2's WordPiece by
-  default). ``token_count`` counts what the model sees, special tokens included, so
-  ``max_tokens=256`` (the embedder's own limit) guarantees nothing is silently truncated.
+* **Token budget from the embedding tokenizer**, which the caller passes (the knowledge
+  base passes the tokenizer and limit of the embedding model in use: ``kb/embedder.py``).
+  ``token_count`` counts what the model sees, special tokens included, so ``max_tokens``
+  at the embedder's own limit guarantees nothing is silently truncated. This module
+  knows no model: without a tokenizer it falls back to :func:`approximate_counter`.
 * **Sections stay apart.** A change of the top-level heading (``heading_path[0]``: the
   sheet of a workbook, the slide title of a deck, the ``#`` section of a page) closes the
   chunk, so a chunk never mixes two sections. A title element is grouped with what
@@ -35,7 +37,6 @@ import re
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
 from ingot.ingest.elements import Element
@@ -77,8 +78,10 @@ def chunk_document(
 ) -> list[Chunk]:
     """Chunks of a document's elements (see the module docstring for the rules).
 
-    ``tokenizer``: None for the embedding model's tokenizer, or a ``tokenizers.Tokenizer``,
-    a Hugging Face ``PreTrainedTokenizer``, or any ``callable(text) -> token count``."""
+    ``tokenizer``: the embedding model's, as a :class:`TokenCounter`, a
+    ``tokenizers.Tokenizer``, a Hugging Face ``PreTrainedTokenizer`` or any
+    ``callable(text) -> token count``; None (no embedder at hand) for
+    :func:`approximate_counter`."""
     counter = TokenCounter.of(tokenizer)
     budget = max_tokens - counter.special_tokens
     if budget < 8:
@@ -108,7 +111,7 @@ class TokenCounter:
         if isinstance(tokenizer, TokenCounter):
             return tokenizer
         if tokenizer is None:
-            tokenizer = default_tokenizer()
+            return approximate_counter()
         if hasattr(tokenizer, "encode") and hasattr(tokenizer, "no_truncation"):  # tokenizers.Tokenizer
             tok = tokenizer
 
@@ -137,20 +140,16 @@ class TokenCounter:
         return self(text) + self.special_tokens
 
 
-@lru_cache(maxsize=1)
-def default_tokenizer() -> Any:
-    """The embedding model's own tokenizer (fast Rust WordPiece). The shipped
-    tokenizer.json pads and truncates to 128 tokens; both are switched off here or every
-    count would read 128."""
-    from tokenizers import Tokenizer
+# Words cut into pieces of at most 4 letters, and each punctuation mark: more pieces than
+# WordPiece or BPE make of ordinary text, so approximate chunks still fit a real model.
+_APPROXIMATE_PIECE = re.compile(r"\w{1,4}|[^\w\s]")
 
-    from ingot.models.registry import ALL_MINILM_L6_V2
 
-    folder = ALL_MINILM_L6_V2.source.locate().parent
-    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-    tokenizer.no_truncation()
-    tokenizer.no_padding()
-    return tokenizer
+def approximate_counter() -> TokenCounter:
+    """A tokenizer-free estimate for callers that have no embedding model (scripts, tests
+    of other stages): it overcounts ordinary text a little, so chunks sized by it fit a
+    subword model's limit. Two special tokens per input, as BERT-style models add."""
+    return TokenCounter(lambda text: len(_APPROXIMATE_PIECE.findall(text)), 2)
 
 
 # ---------------------------------------------------------------- sections
