@@ -74,7 +74,7 @@ def load_queries(limit: int | None = None) -> list[str]:
 
 def make_encoder():  # -> ingot.embeddings.protocol.Encoder
     from ingot.config import load_settings
-    from ingot.engines.factory import create_encoder
+    from ingot.embeddings.factory import create_encoder
     from ingot.models.registry import find_model
 
     settings = load_settings()
@@ -165,7 +165,13 @@ def store_settings(data_dir: Path, backend: str):
 
 
 def fill(settings, corpus: Corpus, n_chunks: int) -> float:
-    """Fill ``COLLECTION`` through the store API; returns seconds (writes + final optimize)."""
+    """Fill ``COLLECTION`` through the store API; returns seconds (writes + upkeep).
+
+    ``open_store`` leaves index training and compaction to ``maintain``, which the
+    knowledge base runs in the background after its writes; here it runs inline after
+    each document (the same upkeep, due at the same points), and ``optimize`` at the end
+    trains the ANN index if the table has reached its threshold and folds the last rows
+    into the indices (steady state)."""
     from ingot.store.factory import open_store
 
     store = open_store(settings)
@@ -174,9 +180,8 @@ def fill(settings, corpus: Corpus, n_chunks: int) -> float:
         store.create_collection(COLLECTION, corpus.vectors.shape[1])
         for doc_id, records in synthetic_documents(corpus, n_chunks):
             store.replace_document(COLLECTION, doc_id, records)
-        optimize = getattr(store, "optimize", None)
-        if optimize is not None:  # LanceDB: fold the last rows into the indices (steady state)
-            optimize(COLLECTION)
+            store.maintain(COLLECTION)
+        store.optimize(COLLECTION)
         assert store.count(COLLECTION) == n_chunks
     finally:
         store.close()

@@ -349,3 +349,46 @@ def test_collection_without_read_groups_still_filters_acls(tmp_path):
             assert {h.record.document_id for h in s.text_search("old", "chunk", 10, flt)} == expected
     finally:
         s.close()
+
+
+def test_index_maintenance_is_off_the_write_path_when_asked(tmp_path):
+    """With auto_maintain=False (how open_store opens it) a write past the threshold only
+    commits; maintain() then trains the index while readers keep reading."""
+    from ingot.store.maintenance import BackgroundMaintenance
+
+    dim = 16
+    s = LanceDBStore(tmp_path / "db", index_threshold=400, optimize_every_commits=3, auto_maintain=False)
+    s.create_collection("big", dim)
+    docs = {f"d{j}": chunks(f"d{j}", 50, seed0=j, dim=dim) for j in range(9)}
+    for doc, recs in docs.items():
+        s.replace_document("big", doc, recs)
+    assert VECTOR_INDEX not in vector_index_names(s, "big")
+    assert s._open("big").table.index_stats("text_idx").num_unindexed_rows == 450  # no optimize either
+    stop = threading.Event()
+    reads: list[str] = []
+    errors: list[BaseException] = []
+
+    def reader():
+        try:
+            while not stop.is_set():
+                reads.append(s.dense_search("big", docs["d4"][7].vector, 1)[0].record.id)
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    maintenance = BackgroundMaintenance(s)
+    maintenance.request("big")
+    maintenance.request("big")  # merged with the waiting one, or run again after it: both fine
+    assert maintenance.wait(timeout=120)
+    stop.set()
+    thread.join()
+    assert not errors and reads and set(reads) == {docs["d4"][7].id}
+    assert VECTOR_INDEX in vector_index_names(s, "big")
+    assert s._open("big").table.index_stats("text_idx").num_unindexed_rows == 0
+    s.maintain("big")  # nothing due: no rebuild
+    assert s._open("big").indexed_rows == 450
+    maintenance.request("gone")  # a dropped collection is skipped, not raised
+    assert maintenance.wait(timeout=60)
+    s.close()
+    s.maintain("big")  # a late background call after close is a no-op

@@ -9,6 +9,10 @@ a long file is. The decision insert / skip / replace is made from the content ha
 
 Failures (bad file, timeout, extraction crash) end the item as ``failed`` with a stable
 reason and never raise: the rest of the job continues.
+
+Chunks are sized for the embedding model in use: its tokenizer counts, and its own limit
+caps ``chunk_max_tokens`` (``kb/embedder.py``). After a write, the store's upkeep (index
+training, compaction) is asked of :class:`BackgroundMaintenance`, never done in the write.
 """
 
 from __future__ import annotations
@@ -22,19 +26,41 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from ingot.ingest.chunk import Chunk, chunk_document
+from ingot.ingest.chunk import Chunk, TokenCounter, chunk_document
 from ingot.ingest.elements import Element, ExtractOptions
 from ingot.ingest.runner import FileResult, extract_data
 from ingot.kb.catalog import Catalog, DocumentRow, JobItem
-from ingot.kb.metrics import KnowledgeBaseMetrics
+from ingot.metrics import KnowledgeBaseMetrics
+from ingot.store.maintenance import BackgroundMaintenance
 from ingot.store.protocol import ChunkRecord, VectorStore
 
 log = logging.getLogger("ingot.ingest")
 
 EmbedPassages = Callable[[list[str]], Awaitable[np.ndarray]]
+
+
+class PassageEmbedder(Protocol):
+    """An embedder that can say how its model counts tokens (``KBEmbedder``)."""
+
+    max_tokens: int  # the model's limit, special tokens included
+
+    async def passages(self, texts: list[str]) -> np.ndarray: ...
+
+    def token_counter(self) -> TokenCounter: ...
+
+
+def passage_embedder(embed: EmbedPassages | PassageEmbedder) -> PassageEmbedder | None:
+    """The embedder behind ``embed``: itself, or the owner of a bound ``passages`` method
+    (what ``KnowledgeBase`` hands over); None for a bare function, whose chunks are then
+    sized by the chunker's tokenizer-free estimate."""
+    for candidate in (embed, getattr(embed, "__self__", None)):
+        if callable(getattr(candidate, "token_counter", None)) and hasattr(candidate, "max_tokens"):
+            return candidate  # type: ignore[return-value]
+    return None
 
 
 def document_id_for(source: str) -> str:
@@ -78,15 +104,17 @@ class DocumentPipeline:
         self,
         catalog: Catalog,
         store: VectorStore,
-        embed_passages: EmbedPassages,
+        embed_passages: EmbedPassages | PassageEmbedder,
         options: PipelineOptions,
         metrics: KnowledgeBaseMetrics,
     ) -> None:
         self.catalog = catalog
         self.store = store
-        self.embed_passages = embed_passages
+        self.embedder = passage_embedder(embed_passages)
+        self.embed_passages: EmbedPassages = getattr(embed_passages, "passages", embed_passages)
         self.options = options
         self.metrics = metrics
+        self.maintenance = BackgroundMaintenance(store)
         self._doc_locks = KeyedLocks()
 
     async def run(self, collection: str, item: JobItem) -> JobItem:
@@ -141,9 +169,10 @@ class DocumentPipeline:
         Returns the number of chunks (0: nothing indexable; nothing is written)."""
         stage = on_stage or (lambda _: None)
         started = time.monotonic()
+        max_tokens, counter = self.chunk_budget()
         chunks: list[Chunk] = await asyncio.to_thread(
             chunk_document, elements, document_id=document.id, content_hash=document.content_hash,
-            max_tokens=self.options.chunk_max_tokens, overlap_tokens=self.options.chunk_overlap_tokens,
+            max_tokens=max_tokens, overlap_tokens=self.options.chunk_overlap_tokens, tokenizer=counter,
         )
         self.metrics.stage_seconds.labels("chunk").observe(time.monotonic() - started)
         if not chunks:
@@ -159,11 +188,21 @@ class DocumentPipeline:
         now = time.time()
         records = [_record(c, v, document, now) for c, v in zip(chunks, vectors)]
         await asyncio.to_thread(self.store.replace_document, document.collection, document.id, records)
+        self.maintenance.request(document.collection)  # index training / compaction, off this path
         document.chunks, document.created_at, document.updated_at = len(records), now, now
         await asyncio.to_thread(self.catalog.put_document, document)  # after the store: see catalog.py
         self.metrics.stage_seconds.labels("store").observe(time.monotonic() - started)
         self.metrics.chunks.inc(len(records))
         return len(records)
+
+    def chunk_budget(self) -> tuple[int, TokenCounter | None]:
+        """Tokens per chunk and the counter of the embedding model in use: the
+        ``chunk_max_tokens`` setting, capped at the model's own limit so the embedder never
+        cuts a chunk. Without an embedder that counts (a bare embedding function), the
+        setting and the chunker's estimate."""
+        if self.embedder is None:
+            return self.options.chunk_max_tokens, None
+        return min(self.options.chunk_max_tokens, self.embedder.max_tokens), self.embedder.token_counter()
 
     # ------------------------------------------------------------------ item state
 

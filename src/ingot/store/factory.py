@@ -7,6 +7,9 @@ from ingot.store.protocol import VectorStore
 
 
 def open_store(settings: Settings) -> VectorStore:
+    """The store the server and the CLI share. Its writes only commit: index training and
+    compaction are left to ``maintain``, which the knowledge base runs in the background
+    (and benchmarks call ``optimize``), so an ingest never waits for an index build."""
     if settings.vector_store == "milvus":
         from ingot.store.milvus_store import MilvusStore
 
@@ -14,4 +17,5 @@ def open_store(settings: Settings) -> VectorStore:
         return MilvusStore(uri, token=settings.milvus_token)
     from ingot.store.lancedb_store import LanceDBStore
 
-    return LanceDBStore(settings.data_dir / "lancedb", read_consistency_interval=settings.lancedb_consistency_s)
+    return LanceDBStore(settings.data_dir / "lancedb", read_consistency_interval=settings.lancedb_consistency_s,
+                        auto_maintain=False)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ingot.errors import ConflictError, InvalidRequestError, NotFoundError
+
 COLLECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 
 
@@ -20,16 +22,17 @@ class StoreError(Exception):
     """A store operation failed for a reason the caller can act on."""
 
 
-class CollectionNotFound(StoreError):
+class CollectionNotFound(StoreError, NotFoundError):
     pass
 
 
-class CollectionExists(StoreError):
-    pass
+class CollectionExists(StoreError, ConflictError):
+    param = "name"
 
 
-class InvalidCollectionName(StoreError, ValueError):
-    pass
+class InvalidCollectionName(StoreError, InvalidRequestError, ValueError):
+    code = "invalid_name"
+    param = "name"
 
 
 def check_collection_name(name: str) -> str:
@@ -126,6 +129,17 @@ class VectorStore(abc.ABC):
     def fetch(self, name: str, ids: list[str]) -> list[ChunkRecord]:
         """The records of these chunk ids (without vectors), in the order given; ids that
         no longer exist are left out."""
+
+    # Upkeep off the write path: a write only commits; index training and compaction,
+    # which can take minutes on a large collection, run when the caller chooses (the
+    # knowledge base: one background thread after its writes). Backends whose server
+    # does this itself keep the no-op defaults.
+
+    def maintain(self, name: str) -> None:
+        """Do the upkeep that is due (cheap when nothing is); readers keep working."""
+
+    def optimize(self, name: str) -> None:
+        """All the upkeep now, due or not (benchmarks call it before measuring)."""
 
     def close(self) -> None:
         """Release connections."""
