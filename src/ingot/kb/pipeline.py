@@ -40,9 +40,6 @@ from ingot.store.protocol import ChunkRecord, VectorStore
 
 log = logging.getLogger("ingot.ingest")
 
-EmbedPassages = Callable[[list[str]], Awaitable[np.ndarray]]
-
-
 class PassageEmbedder(Protocol):
     """An embedder that can say how its model counts tokens (``KBEmbedder``)."""
 
@@ -51,16 +48,6 @@ class PassageEmbedder(Protocol):
     async def passages(self, texts: list[str]) -> np.ndarray: ...
 
     def token_counter(self) -> TokenCounter: ...
-
-
-def passage_embedder(embed: EmbedPassages | PassageEmbedder) -> PassageEmbedder | None:
-    """The embedder behind ``embed``: itself, or the owner of a bound ``passages`` method
-    (what ``KnowledgeBase`` hands over); None for a bare function, whose chunks are then
-    sized by the chunker's tokenizer-free estimate."""
-    for candidate in (embed, getattr(embed, "__self__", None)):
-        if callable(getattr(candidate, "token_counter", None)) and hasattr(candidate, "max_tokens"):
-            return candidate  # type: ignore[return-value]
-    return None
 
 
 def document_id_for(source: str) -> str:
@@ -104,14 +91,13 @@ class DocumentPipeline:
         self,
         catalog: Catalog,
         store: VectorStore,
-        embed_passages: EmbedPassages | PassageEmbedder,
+        embedder: PassageEmbedder,
         options: PipelineOptions,
         metrics: KnowledgeBaseMetrics,
     ) -> None:
         self.catalog = catalog
         self.store = store
-        self.embedder = passage_embedder(embed_passages)
-        self.embed_passages: EmbedPassages = getattr(embed_passages, "passages", embed_passages)
+        self.embedder = embedder
         self.options = options
         self.metrics = metrics
         self.maintenance = BackgroundMaintenance(store)
@@ -125,21 +111,21 @@ class DocumentPipeline:
                 return await self._run(collection, item)
             except Exception as exc:  # noqa: BLE001 - one file's failure is reported, never raised
                 log.exception("ingesting %s failed", item.filename)
-                return self._fail(item, "failed", f"{type(exc).__name__}: {exc}")
+                return await self._fail(item, "failed", f"{type(exc).__name__}: {exc}")
 
     async def _run(self, collection: str, item: JobItem) -> JobItem:
-        self._update(item, status="running", stage="extract", started_at=time.time())
+        await self._update(item, status="running", stage="extract", started_at=time.time())
         data = await asyncio.to_thread(_read, item.data_path)
         if data is None:
-            return self._fail(item, "missing", "the file's bytes are no longer available")
+            return await self._fail(item, "missing", "the file's bytes are no longer available")
         content_hash = hashlib.sha256(data).hexdigest()
-        previous = self.catalog.document(collection, item.document_id)
+        previous = await asyncio.to_thread(self.catalog.document, collection, item.document_id)
         if previous is not None and previous.content_hash == content_hash and previous.acl == item.acl:
             self.metrics.documents.labels("unchanged").inc()
-            return self._finish(item, action="unchanged", format=previous.format, pages=previous.pages,
+            return await self._finish(item, action="unchanged", format=previous.format, pages=previous.pages,
                                 chunks=previous.chunks)
         action = "replaced" if previous is not None else "added"
-        self._update(item, action=action)
+        await self._update(item, action=action)
 
         started = time.monotonic()
         options = ExtractOptions(filename=item.filename, ocr=self.options.ocr)
@@ -148,26 +134,31 @@ class DocumentPipeline:
         )
         self.metrics.stage_seconds.labels("extract").observe(time.monotonic() - started)
         if not result.ok:
-            return self._fail(item, result.error_reason or "failed", result.error or "extraction failed")
+            return await self._fail(item, result.error_reason or "failed", result.error or "extraction failed")
         self.metrics.pages.inc(result.pages or 0)
 
-        self._update(item, stage="chunk", format=result.format, pages=result.pages)
+        await self._update(item, stage="chunk", format=result.format, pages=result.pages)
         document = DocumentRow(
             collection=collection, id=item.document_id, source=item.filename, content_hash=content_hash, chunks=0,
             origin=item.origin, format=result.format, pages=result.pages, acl=list(item.acl),
         )
-        chunks = await self.index(document, result.elements, on_stage=lambda stage: self._update(item, stage=stage))
+        chunks = await self.index(document, result.elements,
+                                  on_stage=lambda stage: self._update(item, stage=stage))
         if not chunks:
-            return self._fail(item, "empty", "the file has no text to index")
+            return await self._fail(item, "empty", "the file has no text to index")
         self.metrics.documents.labels(action).inc()
-        return self._finish(item, action=action, format=result.format, pages=result.pages, chunks=chunks)
+        return await self._finish(item, action=action, format=result.format, pages=result.pages, chunks=chunks)
 
     async def index(
-        self, document: DocumentRow, elements: list[Element], on_stage: Callable[[str], None] | None = None
+        self, document: DocumentRow, elements: list[Element],
+        on_stage: Callable[[str], Awaitable[None]] | None = None,
     ) -> int:
         """Chunk, embed and store one document's elements, then record it in the catalog.
         Returns the number of chunks (0: nothing indexable; nothing is written)."""
-        stage = on_stage or (lambda _: None)
+        async def stage(name: str) -> None:
+            if on_stage is not None:
+                await on_stage(name)
+
         started = time.monotonic()
         max_tokens, counter = self.chunk_budget()
         chunks: list[Chunk] = await asyncio.to_thread(
@@ -178,12 +169,12 @@ class DocumentPipeline:
         if not chunks:
             return 0
 
-        stage("embed")
+        await stage("embed")
         started = time.monotonic()
-        vectors = await self.embed_passages([c.text for c in chunks])
+        vectors = await self.embedder.passages([c.text for c in chunks])
         self.metrics.stage_seconds.labels("embed").observe(time.monotonic() - started)
 
-        stage("store")
+        await stage("store")
         started = time.monotonic()
         now = time.time()
         records = [_record(c, v, document, now) for c, v in zip(chunks, vectors)]
@@ -198,28 +189,26 @@ class DocumentPipeline:
     def chunk_budget(self) -> tuple[int, TokenCounter | None]:
         """Tokens per chunk and the counter of the embedding model in use: the
         ``chunk_max_tokens`` setting, capped at the model's own limit so the embedder never
-        cuts a chunk. Without an embedder that counts (a bare embedding function), the
-        setting and the chunker's estimate."""
-        if self.embedder is None:
-            return self.options.chunk_max_tokens, None
+        cuts a chunk."""
         return min(self.options.chunk_max_tokens, self.embedder.max_tokens), self.embedder.token_counter()
 
     # ------------------------------------------------------------------ item state
 
-    def _update(self, item: JobItem, **fields: object) -> None:
+    async def _update(self, item: JobItem, **fields: object) -> None:
         for name, value in fields.items():
             setattr(item, name, value)
-        self.catalog.update_item(item.job_id, item.idx, **fields)
+        # SQLite with synchronous=FULL fsyncs: never on the event loop
+        await asyncio.to_thread(self.catalog.update_item, item.job_id, item.idx, **fields)
 
-    def _finish(self, item: JobItem, **fields: object) -> JobItem:
-        self._update(item, status="done", stage=None, finished_at=time.time(), **fields)
+    async def _finish(self, item: JobItem, **fields: object) -> JobItem:
+        await self._update(item, status="done", stage=None, finished_at=time.time(), **fields)
         return item
 
-    def _fail(self, item: JobItem, reason: str, message: str) -> JobItem:
+    async def _fail(self, item: JobItem, reason: str, message: str) -> JobItem:
         self.metrics.documents.labels("failed").inc()
         self.metrics.failures.labels(reason).inc()
         log.warning("%s: %s: %s", item.filename, reason, message)
-        self._update(item, status="failed", stage=None, action=None, error_reason=reason, error_message=message,
+        await self._update(item, status="failed", stage=None, action=None, error_reason=reason, error_message=message,
                      finished_at=time.time())
         return item
 

@@ -111,7 +111,7 @@ class KnowledgeBase:
             chunk_max_tokens=settings.chunk_max_tokens, chunk_overlap_tokens=settings.chunk_overlap_tokens,
             extract_timeout_s=settings.ingest_timeout_s,
         )
-        self.pipeline = DocumentPipeline(self.catalog, store, embedder.passages, options, metrics)
+        self.pipeline = DocumentPipeline(self.catalog, store, embedder, options, metrics)
         self.jobs = JobRunner(self.catalog, self.pipeline, workers=settings.ingest_workers,
                               spool_dir=self.spool_dir, origin=origin)
         self.retrieval = RetrievalService(
