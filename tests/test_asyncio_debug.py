@@ -13,9 +13,12 @@ import signal
 import subprocess
 
 import httpx
+import pytest
 
 from kbutil import upload, wait_job
 from serverutil import RunningServer
+
+pytestmark = pytest.mark.slow  # a server in asyncio debug mode, ~40 s
 
 
 def _text(i: int) -> bytes:

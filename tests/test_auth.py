@@ -13,6 +13,8 @@ import pytest
 from authutil import create_key, ingot, isolated_data_dir
 from serverutil import RunningServer
 
+pytestmark = pytest.mark.slow  # its own keyed server and key CLI runs, ~25 s
+
 
 @pytest.fixture(scope="module")
 def tenants(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):

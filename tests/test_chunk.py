@@ -51,6 +51,7 @@ def table_element(rows: int, page: int = 3) -> Element:
     return Element(kind="table", text=markdown_table(grid), page=page, location=f"page {page}", heading_path=("Leave",))
 
 
+@pytest.mark.slow  # a 10-K filing from ../shared, ~3 s
 def test_chunks_never_exceed_max_tokens_on_a_real_filing(tokenizer) -> None:
     from ingot.ingest.extract import html
 

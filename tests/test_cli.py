@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from serverutil import REPO
 
 
@@ -45,6 +47,7 @@ def test_chat_against_running_server(server):
     assert reply
 
 
+@pytest.mark.slow  # loads the chat model in a subprocess
 def test_chat_in_process(data_dir):
     r = _ingot("chat", "--max-tokens", "8", "--temperature", "0", stdin="Hello\nHow are you?\n",
                env={"INGOT_DATA_DIR": str(data_dir)})
@@ -52,6 +55,7 @@ def test_chat_in_process(data_dir):
     assert r.stdout.count("assistant> ") == 2
 
 
+@pytest.mark.slow  # waits for connection retries
 def test_chat_unreachable_server_is_a_clean_error():
     r = _ingot("chat", "--url", "http://127.0.0.1:9/v1", stdin="hi\n")
     assert r.returncode == 2

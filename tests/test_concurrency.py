@@ -63,6 +63,7 @@ def _long_stream_body(model: str = "smollm2") -> dict:
             "max_tokens": 3000, "stream": True, "ignore_eos": True}
 
 
+@pytest.mark.slow  # a one-slot server of its own
 def test_disconnect_frees_slot_at_once(single_slot_server):
     srv = single_slot_server
     with httpx.Client(timeout=60) as http:
@@ -84,6 +85,7 @@ def test_disconnect_frees_slot_at_once(single_slot_server):
     assert r.usage.completion_tokens >= 1
 
 
+@pytest.mark.slow  # a one-slot server of its own
 def test_full_queue_returns_429_with_retry_after(single_slot_server):
     srv = single_slot_server
     stop = threading.Event()

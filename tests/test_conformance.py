@@ -27,6 +27,7 @@ from serverutil import RunningServer
 
 SPEC = SHARED_DATA / "openai-openapi" / "openapi.yaml"
 pytestmark = [
+    pytest.mark.slow,  # two schemathesis runs against OpenAI's spec
     pytest.mark.skipif(not SPEC.is_file(), reason=f"OpenAI spec not found at {SPEC} (../shared/data)"),
     pytest.mark.timeout(600),
 ]

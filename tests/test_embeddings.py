@@ -34,6 +34,7 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1)
 
 
+@pytest.mark.slow  # compares with sentence-transformers loaded in-process (~9 s once)
 def test_openai_sdk_default_base64_matches_in_process(client, reference):
     r = client.embeddings.create(model=EMBED_MODEL, input=TEXTS)  # the SDK asks for base64 and decodes it
     got = np.array([d.embedding for d in r.data])
@@ -61,6 +62,7 @@ def test_dimensions_truncate_and_renormalize(client):
     assert np.allclose(short, full[:64] / np.linalg.norm(full[:64]), atol=1e-6)
 
 
+@pytest.mark.slow  # compares with sentence-transformers loaded in-process (~9 s once)
 def test_token_id_input_equals_text_input(client, reference):
     ids = reference.tokenizer(TEXTS[2])["input_ids"]
     by_ids = client.embeddings.create(model=EMBED_MODEL, input=[ids], encoding_format="float").data[0].embedding
@@ -68,6 +70,7 @@ def test_token_id_input_equals_text_input(client, reference):
     assert np.allclose(by_ids, by_text, atol=1e-6)
 
 
+@pytest.mark.slow  # compares with sentence-transformers loaded in-process (~9 s once)
 def test_truncate_end_matches_sentence_transformers_truncation(client, reference):
     long_text = "word " * 400
     r = client.embeddings.create(model=EMBED_MODEL, input=long_text, encoding_format="float",
@@ -76,6 +79,7 @@ def test_truncate_end_matches_sentence_transformers_truncation(client, reference
     assert 1 - _cosines(got, reference.encode([long_text]))[0] < 1e-5
 
 
+@pytest.mark.slow  # compares with sentence-transformers loaded in-process (~9 s once)
 def test_langchain_openai_embeddings(server, reference):
     from langchain_openai import OpenAIEmbeddings
 
@@ -86,6 +90,7 @@ def test_langchain_openai_embeddings(server, reference):
     assert 1 - _cosines(query, reference.encode(TEXTS[:1]))[0] < 1e-5
 
 
+@pytest.mark.slow  # compares with sentence-transformers loaded in-process (~9 s once)
 def test_haystack_openai_text_embedder(server, reference):
     from haystack.components.embedders import OpenAITextEmbedder
     from haystack.utils import Secret
@@ -152,6 +157,7 @@ def test_models_lists_every_kind(client):
     assert "ranking" in kinds
 
 
+@pytest.mark.slow  # its own server on torch, ~17 s
 def test_torch_runtime_fallback_gives_the_same_vectors(data_dir, reference):
     from serverutil import RunningServer
 

@@ -13,6 +13,8 @@ import pytest
 
 from conftest import SHARED_DATA
 
+pytestmark = pytest.mark.slow  # indexes a SciFact cut, ~50 s
+
 SCIFACT = SHARED_DATA / "scifact"
 
 

@@ -195,6 +195,7 @@ def test_dispatch_sends_pdf_bytes_to_the_pdf_extractor() -> None:
     assert find(extraction.elements, "Patented in 1868 by Christopher Latham Sholes").page == 1
 
 
+@pytest.mark.slow  # ~45 s
 def test_619_pages_all_come_through() -> None:
     # Slow-ish on purpose: the whole 619-page book (a few seconds; budget 60 s).
     started = time.monotonic()
@@ -209,6 +210,7 @@ def test_619_pages_all_come_through() -> None:
 # -------------------------------------------------------------------------------- OCR
 
 
+@pytest.mark.slow  # OCR
 @needs_tesseract
 def test_scanned_pdf_is_read_by_ocr() -> None:
     elements, pages = run_pdf(DOCLING / "ocr" / "sources" / "ocr_test.pdf")
@@ -218,6 +220,7 @@ def test_scanned_pdf_is_read_by_ocr() -> None:
     assert text.kind == "image-text" and text.page == 1 and text.meta["ocr"] is True
 
 
+@pytest.mark.slow  # OCR
 @needs_tesseract
 def test_scanned_table_keeps_every_number() -> None:
     elements, _ = run_pdf(UNSTRUCTURED / "single_table.pdf")
@@ -229,6 +232,7 @@ def test_scanned_table_keeps_every_number() -> None:
     assert "| Chipper | 20,843 | 260.57 (145.80) | 96.20 (57.53) |" in rows
 
 
+@pytest.mark.slow  # OCR of four orientations, ~25 s
 @needs_tesseract
 def test_scanned_pages_turned_sideways_or_upside_down() -> None:
     elements, pages = run_pdf(DOCLING / "ocr" / "sources" / "nemotron_multipage.pdf")
@@ -245,6 +249,7 @@ def test_ocr_off_leaves_scanned_pages_empty() -> None:
 # ------------------------------------------------------------------------------ images
 
 
+@pytest.mark.slow  # OCR
 @needs_tesseract
 def test_png_image_is_read_by_ocr() -> None:
     buffer = io.BytesIO()
@@ -255,6 +260,7 @@ def test_png_image_is_read_by_ocr() -> None:
     assert table.page == 1 and table.location == "page 1"
 
 
+@pytest.mark.slow  # OCR
 @needs_tesseract
 def test_multi_page_tiff_gives_one_page_per_frame() -> None:
     first = render(DOCLING / "ocr" / "sources" / "ocr_test.pdf")
@@ -276,6 +282,7 @@ def test_unreadable_image_is_corrupt() -> None:
     assert caught.value.reason == "corrupt"
 
 
+@pytest.mark.slow  # OCR
 @needs_tesseract
 def test_missing_ocr_language_is_a_clear_failure() -> None:
     with pytest.raises(ExtractionError) as caught:

@@ -12,6 +12,8 @@ from authutil import isolated_data_dir
 from kbutil import LOREM_DOCX, MULTI_PAGE_PDF, SAMPLE_PPTX, need_docs, page_containing, search, upload, wait_job
 from serverutil import RunningServer
 
+pytestmark = pytest.mark.slow  # its own server plus real-document ingestion, ~35 s (test_kb_generated_docs covers upload+search fast)
+
 
 @pytest.fixture(scope="module")
 def kb_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):

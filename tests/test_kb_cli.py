@@ -9,7 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from kbutil import LOREM_DOCX, MULTI_PAGE_PDF, need_docs, page_containing
+
+pytestmark = pytest.mark.slow  # the CLI ingests and asks in subprocesses, ~2.5 min
 
 
 def ingot(data_dir: Path, *args: str) -> subprocess.CompletedProcess:

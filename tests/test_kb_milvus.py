@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
+import pytest
 
 from authutil import isolated_data_dir
 from kbutil import MULTI_PAGE_PDF, need_docs, page_containing, search, upload, wait_job
 from serverutil import RunningServer
+
+pytestmark = pytest.mark.slow  # a server on Milvus Lite, ~20 s
 
 
 def test_upload_search_replace_delete_on_milvus(data_dir: Path, tmp_path: Path) -> None:

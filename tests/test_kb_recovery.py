@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from authutil import isolated_data_dir
 from kbutil import DOCLING, need_docs, upload, wait_job
 from serverutil import RunningServer
+
+pytestmark = pytest.mark.slow  # two server starts and an OCR job killed mid-way, ~30 s
 
 FILES = [
     DOCLING / "pdf" / "sources" / "multi_page.pdf",

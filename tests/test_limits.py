@@ -76,6 +76,7 @@ def _assert_413(r: httpx.Response) -> None:
     assert r.headers.get("x-request-id")
 
 
+@pytest.mark.slow  # a server of its own with small limits
 def test_declared_body_over_the_limit_is_413(limited_server):
     srv, _ = limited_server
     r = httpx.post(f"{srv.base_url}/embeddings", json={"input": "word " * (BODY_LIMIT // 4)}, timeout=60)
@@ -83,6 +84,7 @@ def test_declared_body_over_the_limit_is_413(limited_server):
     assert "INGOT_MAX_BODY_BYTES" in r.json()["error"]["message"]
 
 
+@pytest.mark.slow  # a server of its own with small limits
 def test_streamed_body_over_the_limit_is_413(limited_server):
     srv, _ = limited_server
 
@@ -97,6 +99,7 @@ def test_streamed_body_over_the_limit_is_413(limited_server):
     _assert_413(r)
 
 
+@pytest.mark.slow  # a server of its own with small limits
 def test_body_under_the_limit_is_served(limited_server):
     srv, _ = limited_server
     r = httpx.post(f"{srv.base_url}/embeddings", json={"input": "word " * (BODY_LIMIT // 6), "truncate": "END"},
@@ -121,6 +124,7 @@ def _wait_job(srv: RunningServer, job_id: str) -> dict:
     raise AssertionError(f"job {job_id} not done: {job}")
 
 
+@pytest.mark.slow  # a server of its own with small limits, ~17 s of uploads
 def test_uploads_have_their_own_limit_and_allowed_types(limited_server):
     srv, _ = limited_server
     name = _collection(srv)
@@ -136,6 +140,7 @@ def test_uploads_have_their_own_limit_and_allowed_types(limited_server):
     assert _wait_job(srv, ok.json()["id"])["documents"][0]["status"] == "done"
 
 
+@pytest.mark.slow  # a server of its own with small limits
 def test_traversal_in_a_filename_writes_nothing_outside_the_data_dir(limited_server, tmp_path_factory):
     srv, state = limited_server
     name = _collection(srv)

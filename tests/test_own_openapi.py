@@ -34,7 +34,7 @@ from authutil import create_key, isolated_data_dir
 from serverutil import RunningServer
 
 pytest.importorskip("schemathesis", reason="schemathesis is a test extra")
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a fuzzing run of every operation
 
 EXCLUDED = "status_code_conformance,positive_data_acceptance,negative_data_rejection,unsupported_method," \
            "allow_header_conformance"

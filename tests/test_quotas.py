@@ -14,6 +14,8 @@ import pytest
 from authutil import create_key, isolated_data_dir
 from serverutil import RunningServer
 
+pytestmark = pytest.mark.slow  # its own keyed server, ~20 s
+
 MODEL = "smollm2-135m-instruct"
 
 

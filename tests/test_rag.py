@@ -9,6 +9,8 @@ import pytest
 
 from kbutil import MULTI_PAGE_PDF, SAMPLE_PPTX, need_docs, page_containing, upload, wait_job
 
+pytestmark = pytest.mark.slow  # real documents from ../shared; test_kb_generated_docs covers RAG citations fast
+
 COLLECTION = "rag_docs"
 MODEL = "smollm2-135m-instruct"
 

@@ -60,6 +60,7 @@ def test_rerank_cohere_schema(server):
     assert "document" not in bare[0] and len(bare) == 3
 
 
+@pytest.mark.slow  # SciFact from ../shared
 @pytest.mark.skipif(not SCIFACT.is_dir(), reason=f"SciFact not found at {SCIFACT} (../shared/data)")
 def test_scifact_claims_rank_their_own_abstract_first(server):
     corpus = {}
@@ -122,6 +123,7 @@ def tiny_cross_encoder(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow  # its own server, ~18 s
 def test_cross_encoder_folder_serves_same_logits_as_in_process(tiny_cross_encoder, data_dir):
     import torch
     from sentence_transformers import CrossEncoder

@@ -34,6 +34,7 @@ def _json_lines(srv: RunningServer) -> list[dict]:
     return [json.loads(line) for line in srv.log().splitlines() if line.startswith('{"ts"')]
 
 
+@pytest.mark.slow  # a JSON-log server of its own
 def test_client_request_id_is_echoed_on_success_and_errors(json_log_server):
     srv = json_log_server
     rid = f"client-{uuid.uuid4().hex[:8]}"
@@ -46,6 +47,7 @@ def test_client_request_id_is_echoed_on_success_and_errors(json_log_server):
     assert len(ok.headers.get_list("x-request-id")) == 1
 
 
+@pytest.mark.slow  # a JSON-log server of its own
 def test_request_id_is_generated_when_absent_or_unsafe(json_log_server):
     srv = json_log_server
     ids = {httpx.get(f"{srv.base_url}/models", timeout=30).headers["x-request-id"] for _ in range(3)}
@@ -55,6 +57,7 @@ def test_request_id_is_generated_when_absent_or_unsafe(json_log_server):
         assert re.fullmatch(r"[0-9a-f]{32}", r.headers["x-request-id"]), unsafe
 
 
+@pytest.mark.slow  # a JSON-log server of its own
 def test_json_log_lines_carry_the_request_id(json_log_server):
     srv = json_log_server
     rid = f"trace-{uuid.uuid4().hex[:12]}"
@@ -78,6 +81,7 @@ def test_json_log_lines_carry_the_request_id(json_log_server):
     assert any(e["request_id"] is None for e in lines if e["logger"] == "ingot.server")
 
 
+@pytest.mark.slow  # a server of its own
 @pytest.mark.skipif(not HAS_OTEL, reason="opentelemetry-sdk is the optional 'otel' extra")
 def test_console_exporter_writes_one_span_per_request(tmp_path: Path, data_dir: Path):
     srv = RunningServer(tmp_path, "--model", "none", "--embedding-model", "none", "--ranking-model", "none",

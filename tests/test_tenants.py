@@ -13,6 +13,8 @@ from authutil import create_key, isolated_data_dir
 from kbutil import search, upload, wait_job
 from serverutil import RunningServer
 
+pytestmark = pytest.mark.slow  # its own keyed server and ingestion, ~20 s
+
 FINANCE = b"Project Falcon budget: the finance team approved 4.2 million dollars for Falcon in 2027."
 LEGAL = b"Project Falcon legal: the merger lawsuit about Falcon settles on March 3 in Delaware court."
 PUBLIC = b"Project Falcon cafeteria: the Falcon office cafeteria opens at 8 am for everyone."

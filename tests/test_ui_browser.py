@@ -31,6 +31,8 @@ try:
 except ImportError:  # the test extra is not installed: the browser tests skip, the rest runs
     playwright_sync = None
 
+pytestmark = pytest.mark.slow  # a headless Chromium, an upload and two streamed answers
+
 CHROMIUM = os.environ.get("INGOT_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 
 # A 5-page PDF about the history of word processors; page 1 says the typewriter was
