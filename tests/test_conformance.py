@@ -5,7 +5,7 @@ Checks left out, each because ingot departs from the spec on purpose:
 - auth checks (ignored_auth, missing_required_header): this server runs without keys (keys and
   their checks are covered against ingot's own OpenAPI in test_own_openapi.py and test_auth.py);
 - status_code_conformance / positive_data_acceptance: the spec documents few 4xx codes, and
-  ingot answers 400 on purpose for what it cannot do (tools, images, fill-in-the-middle);
+  ingot answers 400 on purpose for what it cannot do (non-function tools, images, fill-in-the-middle);
 - negative_data_rejection: ingot accepts a missing ``model`` (it serves one) and ignores
   unknown fields rather than rejecting newer clients;
 - unsupported_method, allow_header_conformance: the spec's GET /chat/completions lists stored completions, which

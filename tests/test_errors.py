@@ -91,8 +91,9 @@ def test_image_content_is_rejected_clearly(server):
     assert "not supported" in err["message"]
 
 
-def test_tools_are_refused_not_ignored(server):
-    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+def test_tools_ingot_cannot_run_are_refused_not_ignored(server):
+    """Function tools are served (tests/test_tool_calling.py); other tool types are refused."""
+    tools = [{"type": "web_search_preview"}]
     _assert_envelope(_post(server, "/chat/completions", json={"messages": MSG, "tools": tools}), 400, "tools")
 
 

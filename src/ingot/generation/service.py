@@ -13,14 +13,27 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from ingot.engines.protocol import Engine, GenerationOutput, GenerationRequest, SamplingParams
 from ingot.errors import InvalidRequestError
 from ingot.generation.chat_template import render_chat
-from ingot.generation.events import AdmittedStream, EventStream, Finish, PromptEcho, PromptToken, Started, TextDelta, Usage
+from ingot.generation.events import (
+    AdmittedStream,
+    Event,
+    EventStream,
+    Finish,
+    PromptEcho,
+    PromptToken,
+    Started,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
 from ingot.generation.fanout import Fanout
 from ingot.generation.grammar import grammar_for_json_object, grammar_for_json_schema
 from ingot.generation.protocol import ChatCompletionRequest, CompletionRequest
+from ingot.generation.tools import ToolCallStream, ToolPlan, plan_tools, template_knows_tools, template_messages
 from ingot.metrics import GenerationMetrics
 from ingot.models.registry import ServedNames
 from ingot.security import usage
@@ -54,16 +67,24 @@ class GenerationService:
     def check_model(self, name: str | None) -> None:
         self._served.check(name)
 
-    def chat_prompt_ids(self, request_messages: list, add_generation_prompt: bool = True) -> list[int]:
+    def chat_prompt_ids(
+        self, request_messages: list, add_generation_prompt: bool = True, plan: ToolPlan | None = None
+    ) -> list[int]:
+        """The prompt's token ids: messages (tool calls and results included) and the
+        request's tools, rendered with the model's template (see generation/tools.py)."""
         try:
-            messages = [{"role": m.role, "content": m.text(), **({"name": m.name} if m.name else {})}
+            messages = [{"role": m.role, "content": m.text(), **({"name": m.name} if m.name else {}),
+                         **({"tool_calls": m.tool_calls} if m.tool_calls else {}),
+                         **({"tool_call_id": m.tool_call_id} if m.tool_call_id else {})}
                         for m in request_messages]
         except ValueError as exc:
             raise InvalidRequestError(str(exc), "messages") from exc
         info = self.engine.info
+        knows_tools = template_knows_tools(info.chat_template)
         text = render_chat(
-            info.chat_template, messages, bos_token=info.bos_token, eos_token=info.eos_token,
-            add_generation_prompt=add_generation_prompt,
+            info.chat_template, template_messages(messages, plan, knows_tools), bos_token=info.bos_token,
+            eos_token=info.eos_token, add_generation_prompt=add_generation_prompt,
+            tools=[t.openai() for t in plan.tools] if plan is not None and knows_tools else None,
         )
         # The template already wrote any BOS it wants; parse special tokens like <|im_start|>.
         return self.engine.tokenize(text, add_special=False)
@@ -98,11 +119,15 @@ class GenerationService:
     async def chat(self, req: ChatCompletionRequest) -> EventStream:
         """Admit the request (errors raise here, before any event) and return its events."""
         self.check_model(req.model)
-        if req.tools and req.tool_choice != "none":
-            raise InvalidRequestError("tool calling is not supported by this server yet", "tools")
-        prompt = self.chat_prompt_ids(req.messages, req.add_generation_prompt)
+        plan = plan_tools(req.tools, req.tool_choice, req.parallel_tool_calls)
+        formatted = req.response_format is not None and req.response_format.type != "text"
+        if plan is not None and plan.forced and formatted:
+            raise InvalidRequestError("a forced tool call and response_format cannot be combined", "tool_choice")
+        prompt = self.chat_prompt_ids(req.messages, req.add_generation_prompt, plan)
         grammar = None
-        if req.response_format is not None and req.response_format.type == "json_object":
+        if plan is not None and plan.forced:
+            grammar = plan.grammar()
+        elif req.response_format is not None and req.response_format.type == "json_object":
             grammar = grammar_for_json_object()
         elif req.response_format is not None and req.response_format.type == "json_schema":
             grammar = grammar_for_json_schema(req.response_format.json_schema.schema_)  # type: ignore[union-attr]
@@ -112,8 +137,8 @@ class GenerationService:
         n = req.n or 1
         requests = [GenerationRequest(f"{request_id}-{i}", prompt, with_seed(params, i), req.model) for i in range(n)]
         fanout = await self._start(requests, len(prompt))
-        return AdmittedStream(self._chat_events(fanout, self._started(request_id, req.model, n), len(prompt)),
-                              fanout.close)
+        events = self._chat_events(fanout, self._started(request_id, req.model, n), len(prompt))
+        return AdmittedStream(events if plan is None else with_tool_calls(events, plan.names()), fanout.close)
 
     async def _chat_events(self, fanout: Fanout, started: Started, n_prompt: int) -> EventStream:
         timings = [_Timing() for _ in range(started.choices)]
@@ -201,6 +226,39 @@ class GenerationService:
             else PromptToken(entry.token, entry.logprob, {t.token: t.logprob for t in entry.top})
             for token_id, entry in zip(prompt_ids, out.prompt_logprobs)
         ]
+
+
+async def with_tool_calls(events: EventStream, names: set[str]) -> EventStream:
+    """Each choice's text through a ``ToolCallStream``: calls become ``ToolCallDelta``s (one
+    per call, when it is complete), and a choice that called ends with ``tool_calls``."""
+    streams: dict[int, ToolCallStream] = {}
+    sent: dict[int, int] = {}  # calls sent per choice: the next call's position
+
+    def pieces(index: int, found: list[tuple[str, Any]], logprobs: list | None) -> list[Event]:
+        out: list[Event] = []
+        for kind, value in found:
+            if kind == "text":
+                out.append(TextDelta(index, value, logprobs))
+                logprobs = None
+            else:
+                out.append(ToolCallDelta(index, sent.get(index, 0), value.arguments, id=value.id, name=value.name))
+                sent[index] = sent.get(index, 0) + 1
+        if logprobs is not None:  # held-back text still carries its tokens' log-probabilities
+            out.append(TextDelta(index, "", logprobs))
+        return out
+
+    async for event in events:
+        if isinstance(event, TextDelta):
+            stream = streams.setdefault(event.index, ToolCallStream(names))
+            for piece in pieces(event.index, stream.feed(event.text), event.logprobs):
+                yield piece
+        elif isinstance(event, Finish):
+            stream = streams.setdefault(event.index, ToolCallStream(names))
+            for piece in pieces(event.index, stream.finish(), None):
+                yield piece
+            yield Finish(event.index, "tool_calls" if stream.calls and event.reason == "stop" else event.reason)
+        else:
+            yield event
 
 
 def with_seed(params: SamplingParams, index: int) -> SamplingParams:

@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator
 
-from ingot.generation.events import Citations, EventStream, Finish, Result, Started, TextDelta, Usage, collect
+from ingot.generation.events import (
+    ChoiceResult,
+    Citations,
+    EventStream,
+    Finish,
+    Result,
+    Started,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+    collect,
+)
 from ingot.server.errors import to_api_error
 from ingot.server.openai import shapes
 from ingot.server.streaming import SSE_DONE, sse
@@ -17,11 +28,21 @@ def _extra(citations: Citations | None) -> dict[str, Any]:
     return {} if citations is None else {"citations": citations.citations, "retrieval": citations.retrieval}
 
 
+def _message(c: ChoiceResult) -> dict[str, Any]:
+    """The assistant message; with tool calls and no text, ``content`` is null (as OpenAI's)."""
+    message: dict[str, Any] = {"role": "assistant", "content": c.text if c.text or not c.tool_calls else None,
+                               "refusal": None}
+    if c.tool_calls:
+        message["tool_calls"] = [{"id": t.id, "type": "function", "function": {"name": t.name, "arguments": t.arguments}}
+                                 for t in c.tool_calls]
+    return message
+
+
 def chat_response(result: Result) -> dict[str, Any]:
     choices = [
         {
             "index": i,
-            "message": {"role": "assistant", "content": c.text, "refusal": None},
+            "message": _message(c),
             "logprobs": shapes.chat_logprobs(c.logprobs),
             "finish_reason": c.finish_reason,
         }
@@ -48,6 +69,13 @@ async def chat_chunks(events: EventStream, include_usage: bool) -> AsyncIterator
                 if event.text or event.logprobs:
                     yield sse(shapes.chat_chunk(head, event.index, {"content": event.text},  # type: ignore[arg-type]
                                                 shapes.chat_logprobs(event.logprobs), None, include_usage))
+            elif isinstance(event, ToolCallDelta):
+                fragment: dict[str, Any] = {"index": event.call, "function": {"arguments": event.arguments}}
+                if event.id is not None:  # a call's first fragment names it
+                    fragment.update(id=event.id, type="function")
+                    fragment["function"] = {"name": event.name, "arguments": event.arguments}
+                yield sse(shapes.chat_chunk(head, event.index, {"tool_calls": [fragment]}, None, None,  # type: ignore[arg-type]
+                                            include_usage))
             elif isinstance(event, Finish):
                 yield sse(shapes.chat_chunk(head, event.index, {}, None, event.reason, include_usage))  # type: ignore[arg-type]
             elif isinstance(event, Started):
