@@ -63,11 +63,15 @@ class ToolPlan:
     def names(self) -> set[str]:
         return {t.name for t in self.tools}
 
-    def grammar(self) -> str | None:
-        """GBNF that admits only valid calls (None in auto mode: the model may also answer)."""
-        if not self.forced:
-            return None
-        tools = [t for t in self.tools if self.choice == "required" or t.name == self.choice]
+    def triggers(self) -> list[str]:
+        """Auto mode: the grammar wakes up when the model opens a call (llama.cpp's lazy
+        grammar: full match over the output so far, the grammar applying from group 1)."""
+        return [] if self.forced else [r"[\s\S]*?(" + re.escape(OPEN) + r")[\s\S]*"]
+
+    def grammar(self) -> str:
+        """GBNF that admits only valid calls: from the first token when a call is forced,
+        from ``<tool_call>`` on in auto mode (see ``triggers``)."""
+        tools = [t for t in self.tools if self.choice in ("auto", "required") or t.name == self.choice]
         alternatives = [{
             "type": "object",
             "properties": {"name": {"const": t.name}, "arguments": t.parameters or {"type": "object"}},
