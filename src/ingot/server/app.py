@@ -20,6 +20,7 @@ from ingot.server.errors import install_error_handlers
 from ingot.server.middleware import install_middleware
 from ingot.server.routes import keys as keys_routes, usage as usage_routes
 from ingot.server.routes import collections, embeddings, generation, models, ops, rag, search, tokenizer, ui
+from ingot.server.routes import messages as anthropic_messages
 
 log = logging.getLogger("ingot.server")
 
@@ -61,4 +62,5 @@ def build_app(settings: Settings) -> FastAPI:
         app.include_router(router)
     app.include_router(keys_routes.router)
     app.include_router(usage_routes.router)
+    app.include_router(anthropic_messages.router)
     return app

@@ -1,4 +1,8 @@
-"""One error shape (OpenAI's envelope) and one place that maps exceptions to statuses.
+"""One place that maps exceptions to statuses, and the error shape each path speaks:
+OpenAI's envelope, except under the prefixes in ``ERROR_SHAPES`` (Anthropic's
+``/v1/messages``), whose SDKs parse a body of their own. Handlers and middlewares pass the
+request path to ``APIError.response``/``body``, so validation errors, 401/413/429 and 500s
+all come in the caller's shape.
 
 Every client mistake gets a 4xx with a message that names the parameter; a 500 means a
 bug in ingot, never bad input.
@@ -7,7 +11,7 @@ bug in ingot, never bad input.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingot.errors import IngotError
+from ingot.server.anthropic.errors import error_body as anthropic_error_body
 
 log = logging.getLogger("ingot.server")
 
@@ -44,11 +49,21 @@ class APIError(IngotError):
     def headers(self) -> dict[str, str]:
         return self._headers
 
-    def body(self) -> dict[str, Any]:
+    def body(self, path: str = "") -> dict[str, Any]:
+        """The error body for a request to ``path`` (OpenAI's envelope unless ``ERROR_SHAPES`` says otherwise)."""
+        for prefix, render in ERROR_SHAPES.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return render(self)
         return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
 
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers())
+    def response(self, path: str = "") -> JSONResponse:
+        return JSONResponse(self.body(path), status_code=self.status, headers=self.headers())
+
+
+# Path prefix -> error body, for the wire protocols whose clients expect their own shape.
+ERROR_SHAPES: dict[str, Callable[[APIError], dict[str, Any]]] = {
+    "/v1/messages": lambda error: anthropic_error_body(error.status, error.message),
+}
 
 
 def to_api_error(exc: BaseException) -> APIError:
@@ -82,20 +97,21 @@ def _describe_validation(exc: RequestValidationError) -> APIError:
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
-    async def _api(_: Request, exc: APIError) -> JSONResponse:
-        return exc.response()
+    async def _api(request: Request, exc: APIError) -> JSONResponse:
+        return exc.response(request.scope["path"])
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return _describe_validation(exc).response()
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _describe_validation(exc).response(request.scope["path"])
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return APIError(exc.status_code, str(exc.detail), type=kind, headers=dict(exc.headers or {})).response()
+        error = APIError(exc.status_code, str(exc.detail), type=kind, headers=dict(exc.headers or {}))
+        return error.response(request.scope["path"])
 
-    async def _mapped(_: Request, exc: Exception) -> JSONResponse:
-        return to_api_error(exc).response()
+    async def _mapped(request: Request, exc: Exception) -> JSONResponse:
+        return to_api_error(exc).response(request.scope["path"])
 
     # Known request errors get their own handlers: Starlette routes a bare ``Exception``
     # handler through ServerErrorMiddleware, which re-raises and resets the keep-alive

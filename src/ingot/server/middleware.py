@@ -5,7 +5,7 @@
    optional OpenTelemetry span.
 2. ``BodyLimitMiddleware``: 413 before reading a body larger than the limit
    (``max_body_bytes``; ``max_upload_bytes`` for multipart uploads).
-3. ``AuthMiddleware``: Bearer key -> principal (401), per-key quotas (429 + Retry-After),
+3. ``AuthMiddleware``: Bearer key (or ``x-api-key``) -> principal (401), per-key quotas (429 + Retry-After),
    per-request token accounting committed when the response has been sent.
 
 Plain ASGI rather than ``BaseHTTPMiddleware``: streamed responses pass through untouched,
@@ -65,8 +65,8 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-async def _send_error(send: Send, error: APIError) -> None:
-    response = error.response()
+async def _send_error(send: Send, error: APIError, scope: Scope) -> None:
+    response = error.response(scope["path"])  # in the shape the path's clients parse
     await send({"type": "http.response.start", "status": response.status_code,
                 "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
@@ -112,7 +112,7 @@ class RequestContextMiddleware:
                 raise  # mid-stream: nothing left to answer with
             # A bug escaped the routes: answer the envelope here, so a 500 too carries the
             # request id the user will quote (to_api_error logs the traceback with it).
-            response = to_api_error(exc).response()
+            response = to_api_error(exc).response(scope["path"])
             await send_with_id({"type": "http.response.start", "status": response.status_code,
                                 "headers": response.raw_headers})
             await send_with_id({"type": "http.response.body", "body": response.body})
@@ -171,7 +171,7 @@ class BodyLimitMiddleware:
             except ValueError:
                 too_big = False  # h11 rejects a malformed Content-Length before we get here
             if too_big:
-                await _send_error(send, self._error(limit, setting))
+                await _send_error(send, self._error(limit, setting), scope)
                 return
         received = 0
         exceeded = False
@@ -203,7 +203,7 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await _send_error(send, self._error(limit, setting))
+            await _send_error(send, self._error(limit, setting), scope)
 
 
 class AuthMiddleware:
@@ -232,7 +232,7 @@ class AuthMiddleware:
             error, principal = self._authenticate(scope)
             if error is not None:
                 security.metrics.auth_failures.labels(error.code or "unauthorized").inc()
-                await _send_error(send, error)
+                await _send_error(send, error, scope)
                 return
             scope.setdefault("state", {})["principal"] = principal  # for the access log, even on 429
             if scope["path"] not in QUOTA_EXEMPT:
@@ -244,7 +244,7 @@ class AuthMiddleware:
                         429, f"rate limit reached for key {principal.name!r}: {rejection.per_minute} {unit} per minute; "
                         f"retry after {rejection.retry_after}s", type="rate_limit_error", code="rate_limit_exceeded",
                         headers={"Retry-After": str(rejection.retry_after)},
-                    ))
+                    ), scope)
                     return
         scope.setdefault("state", {})["principal"] = principal
         usage, token = open_request()
@@ -259,8 +259,11 @@ class AuthMiddleware:
 
     def _authenticate(self, scope: Scope) -> tuple[APIError | None, Any]:
         raw = _header(scope, b"authorization")
+        if raw is None and (api_key := _header(scope, b"x-api-key")) is not None:
+            raw = b"Bearer " + api_key.strip()  # Anthropic's clients send the key this way
         if raw is None:
-            return _unauthorized("missing API key: send 'Authorization: Bearer <key>' (see `ingot keys create`)"), None
+            return _unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>' "
+                                 "(see `ingot keys create`)"), None
         scheme, _, value = raw.decode("latin-1").strip().partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             return _unauthorized("the Authorization header must be 'Bearer <key>'"), None

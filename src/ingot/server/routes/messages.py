@@ -1,0 +1,36 @@
+"""Anthropic's Messages API: ``POST /v1/messages`` (JSON or named SSE events) and
+``POST /v1/messages/count_tokens``. Thin: convert (server/anthropic/protocol.py), call the
+generation service, shape its events (server/anthropic/messages.py). Errors on these paths
+come in Anthropic's shape (server/errors.py ``ERROR_SHAPES``); ``anthropic-version`` and
+``anthropic-beta`` headers are accepted and ignored; the key may come as ``x-api-key``."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from ingot.generation.service import GenerationService
+from ingot.server.anthropic import messages
+from ingot.server.anthropic.protocol import CountTokensRequest, MessagesRequest
+from ingot.server.routes.generation import STREAMED, respond
+from ingot.server.state import get_generation
+
+router = APIRouter(tags=["anthropic"])
+
+
+@router.post("/v1/messages", responses=STREAMED)
+async def create_message(
+    body: MessagesRequest, request: Request, service: GenerationService = Depends(get_generation)
+) -> Response:
+    chat = body.to_chat_request()
+
+    def stream(events):  # noqa: ANN001, ANN202 - called once the request is admitted
+        # message_start tells the prompt's size before the engine's own count arrives at the end.
+        return messages.message_events(events, len(service.chat_prompt_ids(chat.messages)))
+
+    return await respond(request, service.chat(chat), full=messages.message, stream=stream if body.stream else None)
+
+
+@router.post("/v1/messages/count_tokens")
+async def count_tokens(body: CountTokensRequest, service: GenerationService = Depends(get_generation)) -> dict:
+    service.check_model(body.model)
+    return {"input_tokens": len(service.chat_prompt_ids(body.to_chat_messages()))}
