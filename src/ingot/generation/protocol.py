@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from ingot.engines.protocol import SamplingParams
+from ingot.errors import InvalidRequestError
 from ingot.wire import WireModel
 
 MAX_N = 16
@@ -42,6 +43,27 @@ class ResponseFormat(WireModel):
         return self
 
 
+GUIDED_KINDS = ("json", "regex", "choice", "grammar")
+
+
+class StructuredOutputs(WireModel):
+    """vLLM's ``structured_outputs`` (one of them)."""
+
+    json_: dict[str, Any] | str | None = Field(None, alias="json")
+    regex: str | None = None
+    choice: list[str] | None = None
+    grammar: str | None = None
+
+
+class NvExt(WireModel):
+    """NVIDIA NIM's ``nvext`` guided-decoding fields."""
+
+    guided_json: dict[str, Any] | str | None = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
+
+
 class SamplingFields(WireModel):
     """Fields shared by /v1/chat/completions and /v1/completions."""
 
@@ -65,6 +87,30 @@ class SamplingFields(WireModel):
     ignore_eos: bool = False
     stop_token_ids: list[int] | None = None
     include_stop_str_in_output: bool = False
+    # Guided decoding, as vLLM (structured_outputs, or its older guided_*) and NIM (nvext) take it.
+    structured_outputs: StructuredOutputs | None = None
+    guided_json: dict[str, Any] | str | None = None
+    guided_regex: str | None = None
+    guided_choice: list[str] | None = None
+    guided_grammar: str | None = None
+    nvext: NvExt | None = None
+
+    def guided(self) -> tuple[str, str, Any] | None:
+        """The one guided-decoding constraint asked for, as (param, kind, value), kind one
+        of json / regex / choice / grammar; None when there is none. Several: a 400."""
+        found = []
+        so = self.structured_outputs
+        for kind in GUIDED_KINDS:
+            if so is not None and getattr(so, "json_" if kind == "json" else kind) is not None:
+                found.append((f"structured_outputs.{kind}", kind, getattr(so, "json_" if kind == "json" else kind)))
+            if getattr(self, f"guided_{kind}") is not None:
+                found.append((f"guided_{kind}", kind, getattr(self, f"guided_{kind}")))
+            if self.nvext is not None and getattr(self.nvext, f"guided_{kind}") is not None:
+                found.append((f"nvext.guided_{kind}", kind, getattr(self.nvext, f"guided_{kind}")))
+        if len(found) > 1:
+            raise InvalidRequestError("give one guided-decoding constraint, not several: "
+                                      + ", ".join(f[0] for f in found), found[0][0])
+        return found[0] if found else None
 
     @field_validator("stop")
     @classmethod

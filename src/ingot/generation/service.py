@@ -31,7 +31,7 @@ from ingot.generation.events import (
     Usage,
 )
 from ingot.generation.fanout import Fanout
-from ingot.generation.grammar import grammar_for_json_object, grammar_for_json_schema
+from ingot.generation.grammar import grammar_for_guided, grammar_for_json_object, grammar_for_json_schema
 from ingot.generation.protocol import ChatCompletionRequest, CompletionRequest
 from ingot.generation.tools import ToolCallStream, ToolPlan, plan_tools, template_knows_tools, template_messages
 from ingot.metrics import GenerationMetrics
@@ -121,11 +121,16 @@ class GenerationService:
         self.check_model(req.model)
         plan = plan_tools(req.tools, req.tool_choice, req.parallel_tool_calls)
         formatted = req.response_format is not None and req.response_format.type != "text"
+        guided = req.guided()
         if plan is not None and plan.forced and formatted:
             raise InvalidRequestError("a forced tool call and response_format cannot be combined", "tool_choice")
+        if guided is not None and (formatted or plan is not None):
+            raise InvalidRequestError(f"{guided[0]} cannot be combined with response_format or tools", guided[0])
         prompt = self.chat_prompt_ids(req.messages, req.add_generation_prompt, plan)
         grammar, triggers = None, []
-        if plan is not None and (plan.forced or not formatted):
+        if guided is not None:
+            grammar = grammar_for_guided(*guided)
+        elif plan is not None and (plan.forced or not formatted):
             grammar, triggers = plan.grammar(), plan.triggers()
         elif req.response_format is not None and req.response_format.type == "json_object":
             grammar = grammar_for_json_object()
@@ -180,7 +185,9 @@ class GenerationService:
         if req.max_tokens == 0 and not echo:
             raise InvalidRequestError("max_tokens must be at least 1 unless echo is true", "max_tokens")
         prompt_logprobs = req.logprobs if echo and req.logprobs is not None else None
-        params = req.to_sampling_params(req.max_tokens, req.logprobs, prompt_logprobs, None, self.sampling_defaults)
+        guided = req.guided()
+        grammar = grammar_for_guided(*guided) if guided is not None else None
+        params = req.to_sampling_params(req.max_tokens, req.logprobs, prompt_logprobs, grammar, self.sampling_defaults)
         request_id = f"cmpl-{uuid.uuid4().hex}"
         n = req.n or 1
         requests = [
