@@ -2,10 +2,19 @@
 added later are fuzzed without editing this file), with a valid admin key: no 5xx, and the
 responses match what the schema documents (content types, headers, schemas, auth).
 
-Reproduce by hand against a running server:
+Every operation goes through every phase (examples, coverage, fuzzing, stateful) with 15
+examples, deterministically. What keeps it cheap is a ``before_call`` hook (HOOKS below):
+requests to the generation routes ask the model for at most 8 tokens and 2 choices, where
+schemathesis would otherwise ask for up to the whole 256-token context on every case
+(POST /v1/completions alone took a minute). Budgets beyond the context are left as
+generated: the server refuses those up front, and that path is tested too.
 
-    st run http://127.0.0.1:8000/openapi.json -H "Authorization: Bearer $KEY" \\
-        --max-examples 15 --generation-deterministic --workers 1 --exclude-checks <EXCLUDED below>
+Reproduce by hand against a running server (HOOKS saved as ingot_st_hooks.py in the current
+directory):
+
+    SCHEMATHESIS_HOOKS=ingot_st_hooks PYTHONPATH=. st run http://127.0.0.1:8000/openapi.json \\
+        -H "Authorization: Bearer $KEY" --max-examples 15 --generation-deterministic --workers 1 \\
+        --exclude-checks <EXCLUDED below>
 
 Checks left out, each because ingot departs from what a FastAPI schema implies on purpose:
 - status_code_conformance: FastAPI documents 422 for invalid input; ingot answers 400 with
@@ -22,6 +31,7 @@ without the key.
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
@@ -39,6 +49,31 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a fuzzing run of ev
 EXCLUDED = "status_code_conformance,positive_data_acceptance,negative_data_rejection,unsupported_method," \
            "allow_header_conformance"
 
+# Loaded by `st` through SCHEMATHESIS_HOOKS: caps what generated requests make the model do.
+HOOKS = '''
+import schemathesis
+
+GENERATION = {"/v1/completions", "/v1/chat/completions", "/v1/rag/chat/completions", "/v1/messages"}
+CAP_TOKENS, CAP_CHOICES, CONTEXT = 8, 2, 256  # CONTEXT: the server's --context-length
+
+
+@schemathesis.hook
+def before_call(ctx, case, kwargs):
+    body = case.body
+    if case.operation.path not in GENERATION or not isinstance(body, dict):
+        return
+    for field in ("max_tokens", "max_completion_tokens"):
+        value = body.get(field)
+        if type(value) is int and CAP_TOKENS < value <= CONTEXT:  # invalid and over-context values stay
+            body[field] = CAP_TOKENS
+    # No budget means "the rest of the context"; Anthropic's required max_tokens stays missing when missing.
+    if case.operation.path != "/v1/messages" and body.get("max_tokens") is None \\
+            and body.get("max_completion_tokens") is None:
+        body["max_tokens"] = CAP_TOKENS
+    if type(body.get("n")) is int and CAP_CHOICES < body["n"] <= 16:
+        body["n"] = CAP_CHOICES
+'''
+
 
 @pytest.fixture(scope="module")
 def keyed_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
@@ -51,8 +86,11 @@ def keyed_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     srv.stop()
 
 
-def test_schemathesis_on_own_openapi_finds_no_failures(keyed_server):
+def test_schemathesis_on_own_openapi_finds_no_failures(keyed_server, tmp_path: Path):
     srv, key = keyed_server
+    (tmp_path / "ingot_st_hooks.py").write_text(HOOKS)
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "ingot_st_hooks", "PYTHONPATH": path}
     schema = httpx.get(f"{srv.root}/openapi.json", timeout=30).json()
     operations = sum(
         1 for item in schema["paths"].values() for method in item if method in {"get", "post", "put", "patch", "delete"}
@@ -63,7 +101,7 @@ def test_schemathesis_on_own_openapi_finds_no_failures(keyed_server):
         [str(st), "run", f"{srv.root}/openapi.json", "-H", f"Authorization: Bearer {key}",
          "--max-examples", "15", "--generation-deterministic", "--request-timeout", "60", "--workers", "1",
          "--exclude-checks", EXCLUDED],
-        capture_output=True, text=True, timeout=840,
+        capture_output=True, text=True, timeout=840, env=env,
     )
     out = result.stdout
     print(out[-4000:])  # the run's summary lands in the test log
