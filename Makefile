@@ -3,7 +3,7 @@ VENV ?= .venv
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-dev serve test bench clean
+.PHONY: install install-dev serve test test-fast bench clean
 
 install:
 	bash scripts/install.sh
@@ -16,6 +16,10 @@ serve: install
 
 test: install-dev
 	$(VENV)/bin/python -m pytest -q
+
+# The fast tier: everything not marked slow (tests/*: @pytest.mark.slow), about 2 minutes.
+test-fast: install-dev
+	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 bench: install-dev
 	$(VENV)/bin/python benchmarks/generation.py
