@@ -187,25 +187,49 @@ def test_openai_routes_keep_openai_errors(server):
     assert r.status_code == 404 and set(r.json()["error"]) == {"message", "type", "param", "code"}
 
 
-@pytest.mark.xfail(reason="needs chat tool calling", strict=False)
-def test_tool_use_round_trip_with_the_sdk(claude):
-    tools = [{"name": "get_weather", "description": "Current weather in a city",
-              "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
-    ask = [{"role": "user", "content": "What is the weather in Paris?"}]
-    m = claude.messages.create(model=MODEL, max_tokens=64, extra_body=GREEDY, tools=tools, messages=ask,
+WEATHER = [{"name": "get_weather", "description": "Current weather in a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}]
+ASK_WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+def test_forced_tool_use_and_the_tool_result_round_trip(claude):
+    m = claude.messages.create(model=MODEL, max_tokens=128, extra_body=GREEDY, tools=WEATHER, messages=ASK_WEATHER,
                                tool_choice={"type": "tool", "name": "get_weather"})
     assert m.stop_reason == "tool_use"
-    call = next(b for b in m.content if b.type == "tool_use")
-    assert call.name == "get_weather" and isinstance(call.input.get("city"), str)
-    with claude.messages.stream(model=MODEL, max_tokens=64, extra_body=GREEDY, tools=tools, messages=ask,
-                                tool_choice={"type": "any"}) as stream:
-        final = stream.get_final_message()
-    assert final.stop_reason == "tool_use" and any(b.type == "tool_use" for b in final.content)
-    follow = claude.messages.create(model=MODEL, max_tokens=24, extra_body=GREEDY, tools=tools, messages=[
-        *ask, {"role": "assistant", "content": m.content},
-        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18 C, sunny"}]},
+    calls = [b for b in m.content if b.type == "tool_use"]
+    assert calls and all(c.name == "get_weather" and isinstance(c.input.get("city"), str) for c in calls)
+    # count_tokens renders the tools into the prompt exactly as the request did.
+    counted = claude.messages.count_tokens(model=MODEL, tools=WEATHER, messages=ASK_WEATHER,
+                                           tool_choice={"type": "tool", "name": "get_weather"}).input_tokens
+    assert counted == m.usage.input_tokens + m.usage.cache_read_input_tokens
+    assert counted > claude.messages.count_tokens(model=MODEL, messages=ASK_WEATHER).input_tokens
+    one = claude.messages.create(model=MODEL, max_tokens=128, extra_body=GREEDY, tools=WEATHER,
+                                 messages=ASK_WEATHER, tool_choice={"type": "any", "disable_parallel_tool_use": True})
+    assert one.stop_reason == "tool_use" and [b.type for b in one.content].count("tool_use") == 1
+    follow = claude.messages.create(model=MODEL, max_tokens=24, extra_body=GREEDY, tools=WEATHER, messages=[
+        *ASK_WEATHER, {"role": "assistant", "content": one.content},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": one.content[-1].id,
+                                      "content": "18 C, sunny"}]},
     ])
-    assert follow.content
+    assert follow.content and follow.stop_reason in ("end_turn", "max_tokens", "tool_use")
+
+
+def test_streamed_tool_use_blocks_carry_input_json_deltas(claude):
+    kwargs = dict(model=MODEL, max_tokens=128, extra_body=GREEDY, tools=WEATHER, messages=ASK_WEATHER,
+                  tool_choice={"type": "any"})
+    full = claude.messages.create(**kwargs)
+    events = list(claude.messages.create(**kwargs, stream=True))
+    starts = [e for e in events if e.type == "content_block_start" and e.content_block.type == "tool_use"]
+    assert starts and all(e.content_block.id and e.content_block.name == "get_weather" for e in starts)
+    for start in starts:
+        partial = "".join(e.delta.partial_json for e in events
+                          if e.type == "content_block_delta" and e.index == start.index)
+        assert json.loads(partial) == full.content[start.index].input
+    assert [e for e in events if e.type == "message_delta"][0].delta.stop_reason == "tool_use"
+    with claude.messages.stream(**kwargs) as stream:
+        final = stream.get_final_message()
+    assert [b.model_dump(exclude={"id"}) for b in final.content] == \
+        [b.model_dump(exclude={"id"}) for b in full.content]
 
 
 @pytest.mark.slow  # a keyed server of its own
@@ -319,7 +343,7 @@ def test_conversion_errors_are_client_errors():
         _request(messages=[{"role": "user", "content": [
             {"type": "tool_use", "id": "t", "name": "f", "input": {}}]}]).to_chat_request()
     count = CountTokensRequest.model_validate({"model": MODEL, "system": "S", "messages": HELLO})
-    assert [m.role for m in count.to_chat_messages()] == ["system", "user"]
+    assert [m.role for m in count.to_chat_request().messages] == ["system", "user"]
 
 
 def test_error_bodies_by_status_and_path():

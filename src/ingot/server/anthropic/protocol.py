@@ -28,7 +28,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, ValidationError, field_validator
 
 from ingot.errors import InvalidRequestError
-from ingot.generation.protocol import MAX_STOP, ChatCompletionRequest, ChatMessage
+from ingot.generation.protocol import MAX_STOP, ChatCompletionRequest
 from ingot.wire import WireModel
 
 UNSUPPORTED_BLOCKS = ("image", "document", "search_result", "container_upload")
@@ -162,8 +162,17 @@ class MessagesInput(WireModel):
                 out.extend(_user(message.content))
         return out
 
-    def to_chat_messages(self) -> list[ChatMessage]:
-        return [ChatMessage.model_validate(message) for message in self.chat_messages()]
+    def chat_fields(self) -> dict[str, Any]:
+        """The chat request's fields (subclasses add sampling)."""
+        return {"model": self.model, "messages": self.chat_messages(), **self.chat_tools()}
+
+    def to_chat_request(self) -> ChatCompletionRequest:
+        """The same request in the generation service's (OpenAI) terms."""
+        try:
+            return ChatCompletionRequest.model_validate(self.chat_fields())
+        except ValidationError as exc:  # a bug in the mapping, or a limit the chat request adds
+            first = exc.errors()[0]
+            raise InvalidRequestError(f"invalid request: {first.get('msg', 'invalid value')}") from exc
 
     def chat_tools(self) -> dict[str, Any]:
         """``tools``/``tool_choice``/``parallel_tool_calls`` for the chat request (empty without tools)."""
@@ -227,13 +236,11 @@ class MessagesRequest(MessagesInput):
     metadata: dict[str, Any] | None = None
     output_config: OutputConfig | None = None
 
-    def to_chat_request(self) -> ChatCompletionRequest:
-        """The same request in the generation service's (OpenAI) terms."""
+    def chat_fields(self) -> dict[str, Any]:
         user = (self.metadata or {}).get("user_id")
         output = self.output_config.format if self.output_config is not None else None
-        fields: dict[str, Any] = {
-            "model": self.model,
-            "messages": self.chat_messages(),
+        return {
+            **super().chat_fields(),
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
@@ -243,13 +250,7 @@ class MessagesRequest(MessagesInput):
             **({"user": str(user)} if user is not None else {}),
             **({"response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": output.schema_}}}
                if output is not None else {}),
-            **self.chat_tools(),
         }
-        try:
-            return ChatCompletionRequest.model_validate(fields)
-        except ValidationError as exc:  # a bug in the mapping, or a limit the chat request adds
-            first = exc.errors()[0]
-            raise InvalidRequestError(f"invalid request: {first.get('msg', 'invalid value')}") from exc
 
 
 class CountTokensRequest(MessagesInput):

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from ingot.generation.protocol import ChatCompletionRequest
 from ingot.generation.service import GenerationService
+from ingot.generation.tools import plan_tools
 from ingot.server.anthropic import messages
 from ingot.server.anthropic.protocol import CountTokensRequest, MessagesRequest
 from ingot.server.routes.generation import STREAMED, respond
@@ -25,7 +27,7 @@ async def create_message(
 
     def stream(events):  # noqa: ANN001, ANN202 - called once the request is admitted
         # message_start tells the prompt's size before the engine's own count arrives at the end.
-        return messages.message_events(events, len(service.chat_prompt_ids(chat.messages)))
+        return messages.message_events(events, prompt_size(service, chat))
 
     return await respond(request, service.chat(chat), full=messages.message, stream=stream if body.stream else None)
 
@@ -33,4 +35,10 @@ async def create_message(
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(body: CountTokensRequest, service: GenerationService = Depends(get_generation)) -> dict:
     service.check_model(body.model)
-    return {"input_tokens": len(service.chat_prompt_ids(body.to_chat_messages()))}
+    return {"input_tokens": prompt_size(service, body.to_chat_request())}
+
+
+def prompt_size(service: GenerationService, chat: ChatCompletionRequest) -> int:
+    """The rendered prompt's tokens, tool definitions included, as the service will build it."""
+    plan = plan_tools(chat.tools, chat.tool_choice, chat.parallel_tool_calls)
+    return len(service.chat_prompt_ids(chat.messages, chat.add_generation_prompt, plan))
