@@ -135,7 +135,9 @@ def _build_embeddings(services: Services) -> EmbeddingService:
     assert spec is not None
     encoder = create_encoder(spec, s)
     log.info("embedding model %s ready: %s", encoder.info.id, encoder.info.runtime)
-    return EmbeddingService(encoder, spec.names(), services.encoder_metrics, max_batch=s.embed_max_batch)
+    chat_names = services.chat_spec.names() if services.chat_spec is not None else ()
+    return EmbeddingService(encoder, spec.names(), services.encoder_metrics, max_batch=s.embed_max_batch,
+                            default_truncate=s.embed_truncate, answers_for=chat_names)
 
 
 def _build_ranking(services: Services) -> RankingService | None:

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         "path, or 'none'.",
     )
     embed_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, description="Torch threads for encoders.")
+    embed_truncate: Literal["END", "START", "NONE"] = Field(
+        "END", description="/v1/embeddings inputs over the model's limit when a request omits 'truncate': cut at "
+        "the END (default, as TEI's --auto-truncate), the START, or NONE (400, as NIM).",
+    )
     embed_max_batch: int = Field(64, ge=1, le=1024, description="Inputs per encoder forward pass.")
     embed_runtime: Literal["auto", "onnx", "torch"] = Field(
         "auto", description="Embedding runtime: 'auto' (ONNX Runtime when installed, measured fastest), 'onnx', 'torch'."

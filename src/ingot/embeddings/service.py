@@ -30,7 +30,7 @@ class EmbeddingRequest(WireModel):
     dimensions: int | None = None
     user: str | None = None
     input_type: Literal["query", "passage"] | None = None  # NIM
-    truncate: Literal["NONE", "START", "END"] = "NONE"  # NIM
+    truncate: Literal["NONE", "START", "END"] | None = None  # NIM; omitted: INGOT_EMBED_TRUNCATE
 
 
 def encode_bucketed(encoder: Encoder, batch: list[list[int]]) -> np.ndarray:
@@ -51,10 +51,19 @@ def encode_bucketed(encoder: Encoder, batch: list[list[int]]) -> np.ndarray:
 
 class EmbeddingService:
     def __init__(
-        self, encoder: Encoder, served_names: tuple[str, ...], metrics: EncoderMetrics, *, max_batch: int = 64
+        self, encoder: Encoder, served_names: tuple[str, ...], metrics: EncoderMetrics, *, max_batch: int = 64,
+        default_truncate: str = "END", answers_for: tuple[str, ...] = (),
     ) -> None:
+        """``default_truncate``: for requests that omit ``truncate`` (END, as TEI's
+        --auto-truncate: LlamaIndex's 1024-token chunks and Haystack's document embedder
+        work out of the box; NONE answers 400 above the limit, as NIM does).
+        ``answers_for``: names of the server's other models (the chat model) this service
+        answers for, with its own model named in the response: NIM clients such as
+        LangChain's NVIDIAEmbeddings without ``model=`` send the first /v1/models entry."""
         self.encoder = encoder
         self.model_id = encoder.info.id
+        self.default_truncate = default_truncate
+        self._answers_for = {n.lower() for n in answers_for}
         self._served = ServedNames(self.model_id, served_names, "embeddings")
         self._metrics = metrics
         self.batcher: DynamicBatcher[list[int], np.ndarray] = DynamicBatcher(
@@ -64,6 +73,14 @@ class EmbeddingService:
 
     def check_model(self, name: str | None) -> None:
         self._served.check(name)
+
+    def answering_model(self, name: str | None) -> str:
+        """The ``model`` the response names: the requested name (an alias echoes back), or
+        this service's own id when the request named the server's chat model."""
+        if name and name.lower() in self._answers_for:
+            return self.model_id
+        self.check_model(name)
+        return name or self.model_id
 
     def token_inputs(self, raw: Any, input_type: str | None, truncate: str) -> list[list[int]]:
         """Validate and tokenize ``input`` into model token ids (special tokens included)."""
@@ -108,11 +125,11 @@ class EmbeddingService:
 
     async def embed(self, req: EmbeddingRequest) -> dict[str, Any]:
         started = time.monotonic()
-        self.check_model(req.model)
+        model = self.answering_model(req.model)
         native = self.encoder.info.dimensions
         if req.dimensions is not None and not 1 <= req.dimensions <= native:
             raise InvalidRequestError(f"dimensions must be between 1 and {native} for this model", "dimensions")
-        ids = self.token_inputs(req.input, req.input_type, req.truncate)
+        ids = self.token_inputs(req.input, req.input_type, req.truncate or self.default_truncate)
         vectors = await self.vectors(ids)
         if req.dimensions is not None and req.dimensions < native:
             # Matryoshka-style: keep the leading dimensions and re-normalize.
@@ -131,7 +148,7 @@ class EmbeddingService:
                 {"object": "embedding", "index": i, "embedding": _encode_vector(v, req.encoding_format)}
                 for i, v in enumerate(vectors)
             ],
-            "model": req.model or self.model_id,
+            "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
 
