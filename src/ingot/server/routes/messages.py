@@ -1,7 +1,8 @@
 """Anthropic's Messages API: ``POST /v1/messages`` (JSON or named SSE events) and
 ``POST /v1/messages/count_tokens``. Thin: convert (server/anthropic/protocol.py), call the
 generation service, shape its events (server/anthropic/messages.py). Errors on these paths
-come in Anthropic's shape (server/errors.py ``ERROR_SHAPES``); ``anthropic-version`` and
+come in Anthropic's shape (server/errors.py ``ERROR_SHAPES``); a ``max_tokens`` beyond the
+context is clamped to what fits (Anthropic's ceiling semantics); ``anthropic-version`` and
 ``anthropic-beta`` headers are accepted and ignored; the key may come as ``x-api-key``."""
 
 from __future__ import annotations
@@ -23,11 +24,19 @@ router = APIRouter(tags=["anthropic"])
 async def create_message(
     body: MessagesRequest, request: Request, service: GenerationService = Depends(get_generation)
 ) -> Response:
+    service.check_model(body.model)
     chat = body.to_chat_request()
+    size = prompt_size(service, chat)
+    # Anthropic's max_tokens is a required ceiling that clients set high by habit (the model
+    # "may stop before"); on a context smaller than prompt + max_tokens, generation stops at
+    # the context's end (stop_reason max_tokens) instead of refusing the request.
+    room = service.engine.info.context_length - size
+    if 0 < room < (chat.max_tokens or 0):
+        chat = chat.model_copy(update={"max_tokens": room})
 
     def stream(events):  # noqa: ANN001, ANN202 - called once the request is admitted
         # message_start tells the prompt's size before the engine's own count arrives at the end.
-        return messages.message_events(events, prompt_size(service, chat))
+        return messages.message_events(events, size)
 
     return await respond(request, service.chat(chat), full=messages.message, stream=stream if body.stream else None)
 
