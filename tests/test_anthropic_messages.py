@@ -104,8 +104,10 @@ def test_stop_sequences_end_the_turn_before_the_stop_string(claude):
     stop = next(sep for sep in (",", "\n", " ") if sep in free[1:])
     m = claude.messages.create(**kwargs, stop_sequences=[stop, "never-said"])
     assert m.content[0].text == free[:free.index(stop)]
-    # The matched stop string is not in the generation events yet: end_turn, not stop_sequence.
-    assert m.stop_reason in ("end_turn", "stop_sequence")
+    assert m.stop_reason == "stop_sequence" and m.stop_sequence == stop
+    with claude.messages.stream(**kwargs, stop_sequences=[stop]) as stream:
+        final = stream.get_final_message()
+    assert final.stop_reason == "stop_sequence" and final.stop_sequence == stop
 
 
 def test_stream_helper_text_equals_final_message(claude):

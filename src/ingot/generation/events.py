@@ -85,6 +85,7 @@ class ToolCallDelta:
 class Finish:
     index: int
     reason: str  # stop | length | tool_calls | abort
+    stop_sequence: str | None = None  # the stop string that ended it, when one did
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +142,7 @@ class ChoiceResult:
     text: str = ""
     logprobs: list[TokenLogprob] | None = None
     finish_reason: str | None = None
+    stop_sequence: str | None = None
     echo: PromptEcho | None = None
     tool_calls: list[ToolCall] = field(default_factory=list)
 
@@ -198,7 +200,8 @@ def _fold(fold: _Fold, event: Event) -> None:
             calls.append(ToolCall(event.id or "", event.name or "", ""))
         calls[event.call].arguments += event.arguments
     elif isinstance(event, Finish):
-        fold.choices.setdefault(event.index, ChoiceResult()).finish_reason = event.reason
+        choice = fold.choices.setdefault(event.index, ChoiceResult())
+        choice.finish_reason, choice.stop_sequence = event.reason, event.stop_sequence
     elif isinstance(event, PromptEcho):
         fold.choices.setdefault(event.index, ChoiceResult()).echo = event
     elif isinstance(event, Started):

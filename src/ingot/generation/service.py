@@ -159,7 +159,7 @@ class GenerationService:
             if out.text or out.logprobs is not None:
                 yield TextDelta(index, out.text, out.logprobs)
             if out.finish_reason is not None:
-                yield Finish(index, out.finish_reason)
+                yield Finish(index, out.finish_reason, _stop_string(out))
         yield Usage(n_prompt, sum(completion), cached)
 
     # ---- /v1/completions -----------------------------------------------------------
@@ -220,7 +220,7 @@ class GenerationService:
             if out.text or out.logprobs is not None:
                 yield TextDelta(index, out.text, out.logprobs)
             if out.finish_reason is not None:
-                yield Finish(index, out.finish_reason)
+                yield Finish(index, out.finish_reason, _stop_string(out))
         # Each prompt is counted once, like prompt_tokens: its first choice's reuse.
         yield Usage(n_prompt, sum(completion), sum(cached[::n]))
 
@@ -264,9 +264,15 @@ async def with_tool_calls(events: EventStream, names: set[str]) -> EventStream:
             stream = streams.setdefault(event.index, ToolCallStream(names))
             for piece in pieces(event.index, stream.finish(), None):
                 yield piece
-            yield Finish(event.index, "tool_calls" if stream.calls and event.reason == "stop" else event.reason)
+            reason = "tool_calls" if stream.calls and event.reason == "stop" else event.reason
+            yield Finish(event.index, reason, event.stop_sequence)
         else:
             yield event
+
+
+def _stop_string(out: GenerationOutput) -> str | None:
+    """The stop string that ended the output (a stop token id is not a sequence)."""
+    return out.stop_reason if isinstance(out.stop_reason, str) else None
 
 
 def with_seed(params: SamplingParams, index: int) -> SamplingParams:

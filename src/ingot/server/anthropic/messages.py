@@ -15,8 +15,7 @@ prompt). ``message_start`` carries the prompt's count before generation (known b
 engine reports it), ``message_delta`` the final numbers.
 
 Stop reasons: stop -> ``end_turn``, length -> ``max_tokens``, tool_calls -> ``tool_use``;
-``stop_sequence`` needs the matched stop string, which the ``Finish`` event does not carry
-yet, so a stop string ends the turn as ``end_turn`` with ``stop_sequence: null``.
+A stop string ends the turn as ``stop_sequence`` naming it (``Finish.stop_sequence``).
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ def tool_input(arguments: str) -> dict[str, Any]:
 
 
 def _message(started: Started, content: list[dict[str, Any]], reason: str | None,
-             usage_: dict[str, int]) -> dict[str, Any]:
+             usage_: dict[str, int], stop_sequence: str | None = None) -> dict[str, Any]:
     return {
         "id": message_id(started),
         "type": "message",
@@ -73,7 +72,7 @@ def _message(started: Started, content: list[dict[str, Any]], reason: str | None
         "model": started.model,
         "content": content,
         "stop_reason": reason,
-        "stop_sequence": None,
+        "stop_sequence": stop_sequence,
         "usage": usage_,
     }
 
@@ -85,7 +84,8 @@ def message_response(result: Result) -> dict[str, Any]:
         content.append({"type": "text", "text": choice.text})
     content.extend({"type": "tool_use", "id": call.id, "name": call.name, "input": tool_input(call.arguments)}
                    for call in choice.tool_calls)
-    return _message(result.started, content, stop_reason(choice.finish_reason), usage(result.usage))
+    return _message(result.started, content, stop_reason(choice.finish_reason, choice.stop_sequence),
+                    usage(result.usage), choice.stop_sequence)
 
 
 async def message(events: EventStream) -> dict[str, Any]:
@@ -102,6 +102,7 @@ async def message_events(events: EventStream, input_tokens: int) -> AsyncIterato
     index = -1  # the current content block
     current: str | int | None = None  # what it holds: "text" or the tool call's number
     reason: str | None = None
+    sequence: str | None = None
     final: Usage | None = None
     try:
         async for event in events:
@@ -128,7 +129,7 @@ async def message_events(events: EventStream, input_tokens: int) -> AsyncIterato
                                  delta={"type": "input_json_delta", "partial_json": event.arguments})
             elif isinstance(event, Finish):
                 if event.index == 0:
-                    reason = event.reason
+                    reason, sequence = event.reason, event.stop_sequence
             elif isinstance(event, Started):
                 start = _message(event, [], None, {"input_tokens": input_tokens, "output_tokens": 0})
                 yield _event("message_start", message=start)
@@ -140,7 +141,7 @@ async def message_events(events: EventStream, input_tokens: int) -> AsyncIterato
             yield _event("content_block_start", index=index, content_block={"type": "text", "text": ""})
         yield _event("content_block_stop", index=index)
         totals = usage(final) if final is not None else {"output_tokens": 0}
-        yield _event("message_delta", delta={"stop_reason": stop_reason(reason), "stop_sequence": None},
+        yield _event("message_delta", delta={"stop_reason": stop_reason(reason, sequence), "stop_sequence": sequence},
                      usage=totals)
         yield _event("message_stop")
     except Exception as exc:  # noqa: BLE001 - after the 200 went out, errors travel as an event
