@@ -13,6 +13,7 @@ from ingot.generation.service import GenerationService
 from ingot.kb.service import KnowledgeBase
 from ingot.rag.service import RagService
 from ingot.ranking.service import RankingService
+from ingot.server.openai.response_store import ResponseStore
 
 ServerState = Services  # the name the routes' type hints use
 
@@ -60,3 +61,8 @@ def get_rag(request: Request) -> RagService:
     if rag is None:
         raise NotReadyError("RAG is still loading; retry shortly")
     return rag
+
+
+def get_response_store(request: Request) -> ResponseStore:
+    """Stored Responses API responses (``app.state.responses``, opened by ``build_app``)."""
+    return request.app.state.responses
