@@ -4,10 +4,11 @@ responses match what the schema documents (content types, headers, schemas, auth
 
 Every operation goes through every phase (examples, coverage, fuzzing, stateful) with 15
 examples, deterministically. What keeps it cheap is a ``before_call`` hook (HOOKS below):
-requests to the generation routes ask the model for at most 8 tokens and 2 choices, where
-schemathesis would otherwise ask for up to the whole 256-token context on every case
-(POST /v1/completions alone took a minute). Budgets beyond the context are left as
-generated: the server refuses those up front, and that path is tested too.
+a generated token budget (max_tokens, max_completion_tokens, max_output_tokens) is capped at
+8 and ``n`` at 2, and the OpenAI generation routes get ``max_tokens: 8`` when the case sets
+no budget, where schemathesis would otherwise have the model write up to the whole 256-token
+context on every case (POST /v1/completions alone took a minute). Invalid values (zero,
+negative, not an integer) and overflow probes (2**31 and up) are sent as generated.
 
 Reproduce by hand against a running server (HOOKS saved as ingot_st_hooks.py in the current
 directory):
@@ -53,23 +54,26 @@ EXCLUDED = "status_code_conformance,positive_data_acceptance,negative_data_rejec
 HOOKS = '''
 import schemathesis
 
-GENERATION = {"/v1/completions", "/v1/chat/completions", "/v1/rag/chat/completions", "/v1/messages"}
-CAP_TOKENS, CAP_CHOICES, CONTEXT = 8, 2, 256  # CONTEXT: the server's --context-length
+BUDGETS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+# Routes where a request without a budget generates up to the end of the context.
+OPEN_ENDED = {"/v1/completions": "max_tokens", "/v1/chat/completions": "max_tokens",
+              "/v1/rag/chat/completions": "max_tokens", "/v1/responses": "max_output_tokens"}
+CAP_TOKENS, CAP_CHOICES = 8, 2
+OVERFLOW = 2**31  # budgets from here up are overflow probes: sent as generated
 
 
 @schemathesis.hook
 def before_call(ctx, case, kwargs):
     body = case.body
-    if case.operation.path not in GENERATION or not isinstance(body, dict):
+    if not isinstance(body, dict):
         return
-    for field in ("max_tokens", "max_completion_tokens"):
+    for field in BUDGETS:
         value = body.get(field)
-        if type(value) is int and CAP_TOKENS < value <= CONTEXT:  # invalid and over-context values stay
+        if type(value) is int and CAP_TOKENS < value < OVERFLOW:  # zero, negative, non-int values stay
             body[field] = CAP_TOKENS
-    # No budget means "the rest of the context"; Anthropic's required max_tokens stays missing when missing.
-    if case.operation.path != "/v1/messages" and body.get("max_tokens") is None \\
-            and body.get("max_completion_tokens") is None:
-        body["max_tokens"] = CAP_TOKENS
+    field = OPEN_ENDED.get(case.operation.path)
+    if field and all(body.get(f) is None for f in BUDGETS):
+        body[field] = CAP_TOKENS
     if type(body.get("n")) is int and CAP_CHOICES < body["n"] <= 16:
         body["n"] = CAP_CHOICES
 '''
