@@ -490,7 +490,7 @@ def test_function_tool_round_trip(client, model_id):
 def test_function_tool_streamed(client, model_id):
     with client.responses.stream(model=model_id, input="Weather in Rome?", tools=[WEATHER],
                                  tool_choice={"type": "function", "name": "get_weather"}, max_output_tokens=60,
-                                 temperature=0) as stream:
+                                 parallel_tool_calls=False, temperature=0) as stream:
         events = list(stream)
         final = stream.get_final_response()
     types = [e.type for e in events]
@@ -547,16 +547,19 @@ EXCLUDED = ("ignored_auth,missing_required_header,status_code_conformance,positi
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 @pytest.mark.skipif(not SPEC.is_file(), reason=f"OpenAI spec not found at {SPEC} (../shared/data)")
-@pytest.mark.parametrize("operation", ["createResponse", "getResponse", "deleteResponse", "cancelResponse",
-                                       "listInputItems"])
-def test_schemathesis_finds_no_server_errors(operation, data_dir: Path):
+@pytest.mark.parametrize("operation, extra_excluded", [
+    ("createResponse", ""), ("getResponse", ""), ("listInputItems", ""),
+    # The spec documents their 404 body as a bare Error object; OpenAI (and ingot) send the envelope.
+    ("deleteResponse", ",response_schema_conformance"), ("cancelResponse", ",response_schema_conformance"),
+])
+def test_schemathesis_finds_no_server_errors(operation, extra_excluded, data_dir: Path):
     pytest.importorskip("schemathesis", reason="schemathesis is a test extra")
     st = Path(sys.executable).with_name("st")
     srv = _fuzz_server(data_dir)
     result = subprocess.run(
         [str(st), "run", str(SPEC), "--url", srv.base_url, "-H", "Authorization: Bearer x",
          "--include-operation-id", operation, "--max-examples", "25", "--request-timeout", "60",
-         "--generation-deterministic", "--exclude-checks", EXCLUDED],
+         "--generation-deterministic", "--exclude-checks", EXCLUDED + extra_excluded],
         capture_output=True, text=True, timeout=540,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]

@@ -180,8 +180,8 @@ class ResponseBuilder:
                 "output_tokens_details": {"reasoning_tokens": 0},
                 "total_tokens": u.prompt_tokens + u.completion_tokens,
             },
-            "user": req.user,
             "metadata": req.metadata or {},
+            **({"user": req.user} if req.user is not None else {}),  # the spec's user is a string, never null
         }
 
     def final(self) -> dict[str, Any]:
