@@ -244,6 +244,7 @@ def test_streamed_tool_use_blocks_carry_input_json_deltas(claude):
 
 
 @pytest.mark.slow  # a keyed server of its own
+@pytest.mark.slow  # a keyed server of its own
 def test_x_api_key_authenticates_and_401_is_anthropic_shaped(data_dir: Path, tmp_path_factory):
     state = isolated_data_dir(data_dir, tmp_path_factory.mktemp("anthropic-auth"))
     key = create_key(state, "claude-user")["key"]

@@ -517,6 +517,7 @@ def keyed(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     srv.stop()
 
 
+@pytest.mark.slow  # a keyed server of its own, ~20 s
 @pytest.mark.slow
 def test_a_stored_response_belongs_to_its_key(keyed, model_id):
     alice, bob, admin = keyed["alice"], keyed["bob"], keyed["admin"]
@@ -552,6 +553,7 @@ EXCLUDED = ("ignored_auth,missing_required_header,status_code_conformance,positi
     # The spec documents their 404 body as a bare Error object; OpenAI (and ingot) send the envelope.
     ("deleteResponse", ",response_schema_conformance"), ("cancelResponse", ",response_schema_conformance"),
 ])
+@pytest.mark.slow  # fuzzing; createResponse alone ~6 min
 def test_schemathesis_finds_no_server_errors(operation, extra_excluded, data_dir: Path):
     pytest.importorskip("schemathesis", reason="schemathesis is a test extra")
     st = Path(sys.executable).with_name("st")

@@ -140,6 +140,7 @@ def test_bad_tool_requests_are_clear_400s(client, model_id):
         assert needle in err.value.body["message"]
 
 
+@pytest.mark.slow  # agent framework client
 def test_langchain_bind_tools_and_structured_output(server, model_id):
     from langchain_openai import ChatOpenAI
     from pydantic import BaseModel, Field
@@ -158,6 +159,7 @@ def test_langchain_bind_tools_and_structured_output(server, model_id):
     assert isinstance(report, Weather) and isinstance(report.celsius, int)
 
 
+@pytest.mark.slow  # imports litellm, ~17 s
 def test_litellm_passes_tools_through(server, model_id):
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # offline: no cost-map download
     import litellm
@@ -169,6 +171,7 @@ def test_litellm_passes_tools_through(server, model_id):
     jsonschema.validate(json.loads(call.function.arguments), WEATHER_PARAMS)
 
 
+@pytest.mark.slow  # agent framework client
 def test_openai_agents_calls_a_function_tool_over_chat_completions(server, model_id):
     import openai
     from agents import Agent, ModelSettings, OpenAIChatCompletionsModel, Runner, function_tool, set_tracing_disabled
@@ -191,6 +194,7 @@ def test_openai_agents_calls_a_function_tool_over_chat_completions(server, model
     assert seen and result.final_output == f"sunny in {seen[0]}"
 
 
+@pytest.mark.slow  # agent framework client
 def test_pydantic_ai_structured_output_rides_on_a_forced_tool(server, model_id):
     from pydantic import BaseModel
     from pydantic_ai import Agent
