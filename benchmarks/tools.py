@@ -241,7 +241,7 @@ def run_model(model: str, catalog: dict[str, dict], prompts: list[dict], args: a
                 return stream_decode(http, base, body)
 
             common_body = {"model": model, "temperature": 0}
-            for p in prompts:
+            for p in prompts if "accuracy" in args.parts else []:
                 progress(f"{model}: {p['id']}")
                 tools = tools_of(catalog, p)
                 body = {**common_body, "messages": messages_of(p), "tools": tools}
@@ -300,7 +300,7 @@ def run_model(model: str, catalog: dict[str, dict], prompts: list[dict], args: a
                                            f"{shorten(repr(response['choices'][0]['message']['content']))}")
 
             # grammar overhead: the same should-call prompts, forced call vs plain text of equal length
-            calls = [p for p in prompts if p["expect"] == "call"][: args.overhead_prompts]
+            calls = [p for p in prompts if p["expect"] == "call"][: args.overhead_prompts if "overhead" in args.parts else 0]
             for p in calls:
                 progress(f"{model}: overhead {p['id']}")
                 tools = tools_of(catalog, p)
@@ -361,14 +361,15 @@ def table(reports: list[Report], prompts: list[dict], args: argparse.Namespace) 
         f"({kinds['single']} with one function, {kinds['choose']} choosing among 3-6, {kinds['parallel']} expecting "
         f"two parallel calls, {kinds['no_call']} the tools do not help with); temperature 0, one request at a time, "
         f"{args.threads} llama.cpp thread, max_tokens {args.forced_max_tokens} forced / {args.auto_max_tokens} auto. "
-        f"Overhead: {args.overhead_prompts} should-call prompts, streamed forced call vs plain text of the same "
-        "token count (ignore_eos), decode tok/s median.\n\n"
+        f"Parts: {args.parts}. Overhead: {args.overhead_prompts} should-call prompts, streamed forced call vs plain "
+        "text of the same token count (ignore_eos), decode tok/s median.\n\n"
         "| measurement | " + " | ".join(r.model for r in reports) + " |\n|---|" + "---|" * len(reports) + "\n"
     )
     rows: list[tuple[str, list[str]]] = []
 
-    def row(label: str, cell) -> None:  # noqa: ANN001
-        rows.append((label, [cell(r) for r in reports]))
+    def row(label: str, cell, part: str = "accuracy") -> None:  # noqa: ANN001
+        if part == "all" or part in args.parts:
+            rows.append((label, [cell(r) for r in reports]))
 
     row(f'forced "required": parse + schema-valid ({n_call} prompts)', lambda r: share(r.forced["required"]))
     row(f"forced named function: parse + schema-valid ({n_call} prompts)", lambda r: share(r.forced["named"]))
@@ -397,7 +398,7 @@ def table(reports: list[Report], prompts: list[dict], args: argparse.Namespace) 
     row("auto: calls on should-call prompts naming the expected function(s)", lambda r: share(r.auto_named_right))
     row("auto: unparsed `<tool_call>` left in text", lambda r: str(r.auto_tag_left))
     row("auto: requests that killed the server (not counted above)", lambda r: str(r.auto_crashed))
-    row("server crashes, all requests", lambda r: str(len(r.crashes)))
+    row("server crashes, all requests", lambda r: str(len(r.crashes)), part="all")
 
     def med(r: Report, kind: str) -> str:
         return f"{statistics.median(r.overhead[kind]):.1f}" if r.overhead[kind] else "-"
@@ -407,11 +408,11 @@ def table(reports: list[Report], prompts: list[dict], args: argparse.Namespace) 
             return "-"
         return f"{statistics.median(r.overhead['forced']) / statistics.median(r.overhead['plain']):.2f}x"
 
-    row("decode tok/s, forced call (grammar)", lambda r: med(r, "forced"))
-    row("decode tok/s, plain text, same length", lambda r: med(r, "plain"))
-    row("grammar speed ratio forced / plain", overhead)
-    row("tokens per forced call (median)", lambda r: f"{statistics.median(r.overhead_tokens):.0f}" if r.overhead_tokens else "-")
-    row("run time (s)", lambda r: f"{r.seconds:.0f}")
+    row("decode tok/s, forced call (grammar)", lambda r: med(r, "forced"), part="overhead")
+    row("decode tok/s, plain text, same length", lambda r: med(r, "plain"), part="overhead")
+    row("grammar speed ratio forced / plain", overhead, part="overhead")
+    row("tokens per forced call (median)", lambda r: f"{statistics.median(r.overhead_tokens):.0f}" if r.overhead_tokens else "-", part="overhead")
+    row("run time (s)", lambda r: f"{r.seconds:.0f}", part="all")
     out = head + "\n".join(f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows) + "\n"
     failures = [f for r in reports for f in r.crashes + r.failures]
     if failures:
@@ -427,6 +428,8 @@ def main() -> None:
     parser.add_argument("--forced-max-tokens", type=int, default=160)
     parser.add_argument("--auto-max-tokens", type=int, default=160)
     parser.add_argument("--overhead-prompts", type=int, default=20)
+    parser.add_argument("--parts", default="accuracy,overhead",
+                        help="accuracy (forced + auto over the prompt set) and/or overhead (decode speed)")
     args = parser.parse_args()
 
     catalog, prompts = load(args.limit)
