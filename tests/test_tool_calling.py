@@ -129,6 +129,16 @@ def test_a_tool_result_sent_back_gets_an_answer(client, model_id):
     assert answer.usage.prompt_tokens > plain.usage.prompt_tokens + 20
 
 
+def test_malformed_tool_calls_in_the_history_are_400s_not_500s(server):
+    import httpx
+
+    bad = [*ASK, {"role": "assistant", "content": None, "tool_calls": [{}]}]
+    for url, body in ((f"{server.base_url}/chat/completions", {"messages": bad, "max_tokens": 4}),
+                      (f"{server.root}/tokenize", {"messages": bad})):
+        r = httpx.post(url, json=body, timeout=60)
+        assert r.status_code == 400 and r.json()["error"]["param"] == "messages", r.text
+
+
 def test_bad_tool_requests_are_clear_400s(client, model_id):
     import openai
 

@@ -41,9 +41,6 @@ def test_forced_grammar_names_only_the_chosen_function():
     assert '"\\"add\\""' in one and "get_weather" not in one and "tool-call)*" not in one
     both = plan_tools([WEATHER, ADD], "required", True).grammar()
     assert "get_weather" in both and "add" in both and 'root ::= tool-call ("\\n" tool-call)*' in both
-    auto = plan_tools([WEATHER], "auto", True)
-    assert "get_weather" in auto.grammar() and auto.triggers() == [r"[\s\S]*?(<tool_call>)[\s\S]*"]
-    assert plan_tools([WEATHER], "required", True).triggers() == []
 
 
 def test_stream_splits_text_and_calls_across_any_delta_boundaries():

@@ -35,10 +35,6 @@ class SamplingParams:
     logprobs: int | None = None  # None: off; k >= 0: chosen token plus k alternatives
     prompt_logprobs: int | None = None  # for echo: log-probs of each prompt token
     grammar: str | None = None  # GBNF, enforced per token
-    # Lazy grammar: free text until one of these regexes (full match over the output so far,
-    # the grammar applying from its first group) fires, then the grammar (a tool call that
-    # has started always completes valid). Empty: the grammar applies from the first token.
-    grammar_triggers: list[str] = field(default_factory=list)
     ignore_eos: bool = False
     include_stop_str_in_output: bool = False
 

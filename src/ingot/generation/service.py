@@ -127,18 +127,17 @@ class GenerationService:
         if guided is not None and (formatted or plan is not None):
             raise InvalidRequestError(f"{guided[0]} cannot be combined with response_format or tools", guided[0])
         prompt = self.chat_prompt_ids(req.messages, req.add_generation_prompt, plan)
-        grammar, triggers = None, []
+        grammar = None
         if guided is not None:
             grammar = grammar_for_guided(*guided)
-        elif plan is not None and (plan.forced or not formatted):
-            grammar, triggers = plan.grammar(), plan.triggers()
+        elif plan is not None and plan.forced:
+            grammar = plan.grammar()
         elif req.response_format is not None and req.response_format.type == "json_object":
             grammar = grammar_for_json_object()
         elif req.response_format is not None and req.response_format.type == "json_schema":
             grammar = grammar_for_json_schema(req.response_format.json_schema.schema_)  # type: ignore[union-attr]
         logprobs = (req.top_logprobs or 0) if req.logprobs else None
         params = req.to_sampling_params(req.completion_budget(), logprobs, None, grammar, self.sampling_defaults)
-        params.grammar_triggers = triggers
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         n = req.n or 1
         requests = [GenerationRequest(f"{request_id}-{i}", prompt, with_seed(params, i), req.model) for i in range(n)]

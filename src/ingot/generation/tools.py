@@ -63,15 +63,15 @@ class ToolPlan:
     def names(self) -> set[str]:
         return {t.name for t in self.tools}
 
-    def triggers(self) -> list[str]:
-        """Auto mode: the grammar wakes up when the model opens a call (llama.cpp's lazy
-        grammar: full match over the output so far, the grammar applying from group 1)."""
-        return [] if self.forced else [r"[\s\S]*?(" + re.escape(OPEN) + r")[\s\S]*"]
-
     def grammar(self) -> str:
-        """GBNF that admits only valid calls: from the first token when a call is forced,
-        from ``<tool_call>`` on in auto mode (see ``triggers``)."""
-        tools = [t for t in self.tools if self.choice in ("auto", "required") or t.name == self.choice]
+        """GBNF that admits only valid calls, from the first token (a forced call).
+
+        Auto mode has no grammar: llama.cpp's lazy grammar (triggered by ``<tool_call>``)
+        aborts the whole process when the token that completes the trigger carries text the
+        grammar rejects (``></`` after ``<tool_call>``: "Unexpected empty grammar stack",
+        a C++ exception through ctypes), found by benchmarks/tools.py. Auto-mode calls are
+        parsed leniently instead; a guarded lazy grammar is a follow-up."""
+        tools = [t for t in self.tools if self.choice == "required" or t.name == self.choice]
         alternatives = [{
             "type": "object",
             "properties": {"name": {"const": t.name}, "arguments": t.parameters or {"type": "object"}},
@@ -159,6 +159,16 @@ def _arguments_object(arguments: Any) -> Any:
     return arguments
 
 
+def _checked_calls(calls: list[Any]) -> list[dict[str, Any]]:
+    """The history's assistant ``tool_calls``, each ``{"function": {"name", "arguments"}}``;
+    anything else is the client's error (400), not ours."""
+    for i, call in enumerate(calls):
+        fn = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+            raise InvalidRequestError(f"tool_calls[{i}] needs function.name (and function.arguments)", "messages")
+    return calls
+
+
 def template_messages(messages: list[dict[str, Any]], plan: ToolPlan | None, knows_tools: bool) -> list[dict[str, Any]]:
     """Messages as the chat template renders them. ``messages``: dicts with role, content
     (text), optional name, tool_calls (OpenAI shape) and tool_call_id. A template that knows
@@ -171,7 +181,7 @@ def template_messages(messages: list[dict[str, Any]], plan: ToolPlan | None, kno
             if m.get("tool_calls"):
                 m["tool_calls"] = [{"type": "function", "id": c.get("id"), "function": {
                     "name": c["function"]["name"], "arguments": _arguments_object(c["function"].get("arguments"))}}
-                    for c in m["tool_calls"]]
+                    for c in _checked_calls(m["tool_calls"])]
             out.append(m)
         return out
     out = []
@@ -179,7 +189,7 @@ def template_messages(messages: list[dict[str, Any]], plan: ToolPlan | None, kno
         role, content = m["role"], m.get("content") or ""
         if m.get("tool_calls"):
             calls = "\n".join(OPEN + "\n" + json.dumps({"name": c["function"]["name"], "arguments": _arguments_object(
-                c["function"].get("arguments"))}, ensure_ascii=False) + "\n" + CLOSE for c in m["tool_calls"])
+                c["function"].get("arguments"))}, ensure_ascii=False) + "\n" + CLOSE for c in _checked_calls(m["tool_calls"]))
             out.append({"role": "assistant", "content": (content + "\n" if content else "") + calls})
         elif role == "tool":
             out.append({"role": "user", "content": f"<tool_response>\n{content}\n</tool_response>"})

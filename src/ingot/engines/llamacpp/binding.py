@@ -237,14 +237,7 @@ class Sampler:
                     model.n_vocab, self.PENALTY_WINDOW, p.repetition_penalty, p.frequency_penalty, p.presence_penalty
                 )
             )
-        if p.grammar and p.grammar_triggers:
-            patterns = (ctypes.c_char_p * len(p.grammar_triggers))(*(t.encode("utf-8") for t in p.grammar_triggers))
-            grammar = L.llama_sampler_init_grammar_lazy_patterns(
-                model.vocab, p.grammar.encode("utf-8"), b"root", patterns, len(p.grammar_triggers), None, 0)
-            if not grammar:
-                raise InvalidRequestError("the tool-call grammar could not be compiled", "tools")
-            self._add(grammar)
-        elif p.grammar:
+        if p.grammar:
             grammar = L.llama_sampler_init_grammar(model.vocab, p.grammar.encode("utf-8"), b"root")
             if not grammar:
                 raise InvalidRequestError("the grammar for response_format could not be compiled", "response_format")

@@ -102,7 +102,7 @@ def sampling_kwargs(params: SamplingParams, max_tokens: int) -> dict[str, Any]:
         "skip_special_tokens": True,
         "detokenize": True,
     }
-    if params.grammar and not params.grammar_triggers:  # lazy (auto tool-call) grammars: llama.cpp only
+    if params.grammar:
         kwargs["structured_outputs"] = {"grammar": params.grammar}
     return kwargs
 
