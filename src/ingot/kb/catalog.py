@@ -11,6 +11,11 @@ Ordering rule that makes crash recovery exact: a document's chunks are written t
 store *before* its catalog row, and deleted from the store *before* the row goes. A crash
 in between leaves the catalog behind the store, and re-running the item is idempotent
 (same bytes, same chunk ids, ``replace_document`` makes them the document's only chunks).
+
+Tenancy (``security/acl.py``): a document records its ``writers`` (owner scope) and a job
+its owner (key id and groups). A ``kb.sqlite`` from an older version gains these columns
+at open (``_migrate``), defaulting to the operator: older documents are admin-writable only,
+older jobs are listed to admins only.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ CREATE TABLE IF NOT EXISTS documents (
     acl TEXT NOT NULL DEFAULT '[]',
     created_at REAL NOT NULL,
     updated_at REAL NOT NULL,
+    writers TEXT NOT NULL DEFAULT '[]', -- owner scope: who may replace/delete; [] = admins only
     PRIMARY KEY (collection, id)
 );
 CREATE TABLE IF NOT EXISTS jobs (
@@ -56,7 +62,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     status TEXT NOT NULL,            -- queued | running | done
     created_at REAL NOT NULL,
     started_at REAL,
-    finished_at REAL
+    finished_at REAL,
+    owner_key TEXT,                  -- the uploading key's id; NULL: the operator (admin, CLI, auth off)
+    owner_groups TEXT                -- JSON list of that key's groups; NULL: the operator
 );
 CREATE INDEX IF NOT EXISTS jobs_by_collection ON jobs (collection, created_at);
 CREATE TABLE IF NOT EXISTS job_items (
@@ -77,9 +85,19 @@ CREATE TABLE IF NOT EXISTS job_items (
     error_message TEXT,
     started_at REAL,
     finished_at REAL,
+    writers TEXT NOT NULL DEFAULT '[]', -- the document's owner scope (see documents.writers)
     PRIMARY KEY (job_id, idx)
 );
 """
+
+# Columns added after the first release: (table, column, declaration). ``ALTER TABLE ADD
+# COLUMN`` with these defaults reads old rows as the operator's, as before the change.
+MIGRATIONS = (
+    ("documents", "writers", "TEXT NOT NULL DEFAULT '[]'"),
+    ("jobs", "owner_key", "TEXT"),
+    ("jobs", "owner_groups", "TEXT"),
+    ("job_items", "writers", "TEXT NOT NULL DEFAULT '[]'"),
+)
 
 FINISHED = ("done", "failed")
 
@@ -107,6 +125,7 @@ class DocumentRow:
     acl: list[str] = field(default_factory=list)
     created_at: float = 0.0
     updated_at: float = 0.0
+    writers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -128,6 +147,7 @@ class JobItem:
     error_message: str | None = None
     started_at: float | None = None
     finished_at: float | None = None
+    writers: list[str] = field(default_factory=list)
 
     @property
     def finished(self) -> bool:
@@ -144,6 +164,8 @@ class Job:
     started_at: float | None = None
     finished_at: float | None = None
     items: list[JobItem] = field(default_factory=list)
+    owner_key: str | None = None  # None: the operator's job
+    owner_groups: list[str] | None = None
 
 
 def new_job_id() -> str:
@@ -162,6 +184,15 @@ class Catalog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a job acknowledged is a job on disk
         self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns a catalog written by an older version lacks (idempotent)."""
+        with self._lock:
+            for table, column, declaration in MIGRATIONS:
+                present = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -201,8 +232,12 @@ class Catalog:
             db.execute("DELETE FROM collections WHERE name = ?", (name,))
             db.execute("DELETE FROM documents WHERE collection = ?", (name,))
 
-    def document_counts(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self._all("SELECT collection, COUNT(*) FROM documents GROUP BY collection")}
+    def document_counts(self, readers: list[str] | None = None) -> dict[str, tuple[int, int]]:
+        """Per collection: (documents, chunks) readable by ``readers`` (None: all of them)."""
+        where, args = _readable(readers)
+        rows = self._all(f"SELECT collection, COUNT(*), COALESCE(SUM(chunks), 0) FROM documents WHERE {where} "
+                         "GROUP BY collection", *args)
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def document_count(self, collection: str) -> int:
         return self._all("SELECT COUNT(*) FROM documents WHERE collection = ?", collection)[0][0]
@@ -216,9 +251,10 @@ class Catalog:
             ).fetchone()
             created = old[0] if old else row.created_at
             db.execute(
-                "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO documents (collection, id, source, origin, content_hash, format, pages, "
+                "chunks, acl, created_at, updated_at, writers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (row.collection, row.id, row.source, row.origin, row.content_hash, row.format, row.pages,
-                 row.chunks, json.dumps(row.acl), created, row.updated_at),
+                 row.chunks, json.dumps(row.acl), created, row.updated_at, json.dumps(sorted(row.writers))),
             )
 
     def document(self, collection: str, document_id: str) -> DocumentRow | None:
@@ -231,13 +267,15 @@ class Catalog:
         )
         return [_document(r) for r in rows]
 
-    def documents_under(self, collection: str, root: str) -> list[DocumentRow]:
-        """Documents ingested from files below ``root`` (an absolute directory path)."""
+    def documents_under(self, collection: str, root: str, writers: list[str] | None = None) -> list[DocumentRow]:
+        """Documents ingested from files below ``root`` (an absolute directory path), only
+        those owned by ``writers`` when given (a sync removes only its own scope's files)."""
         prefix = root.rstrip("/") + "/"
         rows = self._all(
             "SELECT * FROM documents WHERE collection = ? AND substr(origin, 1, ?) = ?", collection, len(prefix), prefix
         )
-        return [_document(r) for r in rows]
+        found = [_document(r) for r in rows]
+        return found if writers is None else [d for d in found if sorted(d.writers) == sorted(writers)]
 
     def delete_document(self, collection: str, document_id: str) -> None:
         with self._tx() as db:
@@ -248,14 +286,17 @@ class Catalog:
     def add_job(self, job: Job) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (job.id, job.collection, job.origin, job.status, job.created_at, job.started_at, job.finished_at),
+                "INSERT INTO jobs (id, collection, origin, status, created_at, started_at, finished_at, owner_key, "
+                "owner_groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job.id, job.collection, job.origin, job.status, job.created_at, job.started_at, job.finished_at,
+                 job.owner_key, None if job.owner_groups is None else json.dumps(job.owner_groups)),
             )
             for it in job.items:
                 db.execute(
-                    "INSERT INTO job_items (job_id, idx, filename, document_id, data_path, origin, acl, status) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (job.id, it.idx, it.filename, it.document_id, it.data_path, it.origin, json.dumps(it.acl), it.status),
+                    "INSERT INTO job_items (job_id, idx, filename, document_id, data_path, origin, acl, status, "
+                    "writers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (job.id, it.idx, it.filename, it.document_id, it.data_path, it.origin, json.dumps(it.acl),
+                     it.status, json.dumps(it.writers)),
                 )
 
     def job(self, job_id: str) -> Job | None:
@@ -271,12 +312,17 @@ class Catalog:
         rows = self._all("SELECT status FROM jobs WHERE id = ?", job_id)
         return rows[0][0] if rows else None
 
-    def jobs(self, collection: str | None = None, limit: int = 50) -> list[Job]:
-        if collection is None:
-            rows = self._all("SELECT id FROM jobs ORDER BY created_at DESC LIMIT ?", limit)
-        else:
-            rows = self._all("SELECT id FROM jobs WHERE collection = ? ORDER BY created_at DESC LIMIT ?",
-                             collection, limit)
+    def jobs(self, collection: str | None = None, limit: int = 50, *, owner_key: str | None = None) -> list[Job]:
+        """Newest first; only the jobs of key ``owner_key`` when given (None: everyone's)."""
+        where, args = [], []
+        if collection is not None:
+            where.append("collection = ?")
+            args.append(collection)
+        if owner_key is not None:
+            where.append("owner_key = ?")
+            args.append(owner_key)
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = self._all(f"SELECT id FROM jobs {clause}ORDER BY created_at DESC LIMIT ?", *args, limit)
         return [j for j in (self.job(r[0]) for r in rows) if j is not None]
 
     def unfinished_items(self, origin: str) -> list[JobItem]:
@@ -291,8 +337,9 @@ class Catalog:
     def update_item(self, job_id: str, idx: int, **fields: Any) -> str | None:
         """Update one item; keep the job's status in step. Returns the job's new status
         when it changed (queued -> running -> done), else None."""
-        if "acl" in fields:
-            fields["acl"] = json.dumps(fields["acl"])
+        for name in ("acl", "writers"):
+            if name in fields:
+                fields[name] = json.dumps(fields[name])
         columns = ", ".join(f"{k} = ?" for k in fields)
         now = time.time()
         with self._tx() as db:
@@ -315,6 +362,15 @@ def _loads(value: str | None) -> list[str]:
     return list(json.loads(value)) if value else []
 
 
+def _readable(readers: list[str] | None) -> tuple[str, list[str]]:
+    """SQL condition (and its arguments) for documents ``readers`` may read: public ones
+    and those sharing a group; every document for None (the store filter's rule)."""
+    if readers is None:
+        return "1", []
+    marks = ", ".join("?" for _ in readers) or "NULL"
+    return f"(acl = '[]' OR EXISTS (SELECT 1 FROM json_each(documents.acl) WHERE value IN ({marks})))", list(readers)
+
+
 def _collection(r: sqlite3.Row) -> CollectionRow:
     return CollectionRow(r["name"], r["description"], _loads(r["acl"]), r["created_at"], r["embedding_model"],
                          r["dimensions"])
@@ -324,15 +380,18 @@ def _document(r: sqlite3.Row) -> DocumentRow:
     return DocumentRow(
         collection=r["collection"], id=r["id"], source=r["source"], content_hash=r["content_hash"], chunks=r["chunks"],
         origin=r["origin"], format=r["format"], pages=r["pages"], acl=_loads(r["acl"]), created_at=r["created_at"],
-        updated_at=r["updated_at"],
+        updated_at=r["updated_at"], writers=_loads(r["writers"]),
     )
 
 
 def _job(r: sqlite3.Row) -> Job:
-    return Job(r["id"], r["collection"], r["origin"], r["status"], r["created_at"], r["started_at"], r["finished_at"])
+    groups = r["owner_groups"]
+    return Job(r["id"], r["collection"], r["origin"], r["status"], r["created_at"], r["started_at"], r["finished_at"],
+               owner_key=r["owner_key"], owner_groups=None if groups is None else _loads(groups))
 
 
 def _item(r: sqlite3.Row) -> JobItem:
     data = dict(r)
     data["acl"] = _loads(data["acl"])
+    data["writers"] = _loads(data["writers"])
     return JobItem(**data)

@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingot.kb.catalog import Catalog, Job, JobItem, new_job_id
-from ingot.kb.pipeline import DocumentPipeline, document_id_for, remove_spool
+from ingot.kb.pipeline import DocumentPipeline, remove_spool
+from ingot.security.acl import OPERATOR, Caller, scoped_document_id, write_scope
 
 # Threading rule: the queue and the done-events belong to the event loop and are touched
 # only from it; catalog (SQLite) and spool (disk) work runs in worker threads. So a route
@@ -105,14 +106,20 @@ class JobRunner:
         folder.mkdir(parents=True, exist_ok=True)
         return folder
 
-    def record(self, collection: str, files: list[SourceFile], acl: list[str], *, job_id: str | None = None) -> Job:
+    def record(self, collection: str, files: list[SourceFile], acl: list[str], *, job_id: str | None = None,
+               owner: Caller = OPERATOR) -> Job:
         """Write a job for ``files`` to the catalog (blocking: call it in a thread). The bytes
-        must already be at each ``data_path`` (spooled uploads are written before this)."""
+        must already be at each ``data_path`` (spooled uploads are written before this).
+
+        The job belongs to ``owner``; each document id is derived from (owner scope, name),
+        so an upload can only ever replace a document of its own scope (security/acl.py)."""
+        writers = write_scope(owner)
         job = Job(id=job_id or new_job_id(), collection=collection, origin=self.origin, status="queued",
-                  created_at=time.time())
+                  created_at=time.time(), owner_key=owner.key_id,
+                  owner_groups=None if owner.groups is None else sorted(owner.groups))
         job.items = [
-            JobItem(job_id=job.id, idx=i, filename=f.source, document_id=document_id_for(f.source),
-                    data_path=str(f.data_path), origin=f.origin, acl=list(acl))
+            JobItem(job_id=job.id, idx=i, filename=f.source, document_id=scoped_document_id(f.source, writers),
+                    data_path=str(f.data_path), origin=f.origin, acl=list(acl), writers=list(writers))
             for i, f in enumerate(files)
         ]
         self.catalog.add_job(job)

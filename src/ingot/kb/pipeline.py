@@ -7,6 +7,10 @@ a long file is. The decision insert / skip / replace is made from the content ha
 * new id -> ``added``; same id, other bytes -> ``replaced``: the store swaps the
   document's chunks in one commit, so a search sees the old version or the new one.
 
+The id comes from the owner scope and the name (``security/acl.py``), so an item can
+only replace a document of its own scope: another tenant's file of the same name is
+another document, and the answer (``added``) is the one a fresh name gets.
+
 Failures (bad file, timeout, extraction crash) end the item as ``failed`` with a stable
 reason and never raise: the rest of the job continues.
 
@@ -23,7 +27,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -35,6 +39,7 @@ from ingot.ingest.elements import Element, ExtractOptions
 from ingot.ingest.runner import FileResult, extract_data
 from ingot.kb.catalog import Catalog, DocumentRow, JobItem
 from ingot.metrics import KnowledgeBaseMetrics
+from ingot.security.acl import scoped_document_id
 from ingot.store.maintenance import BackgroundMaintenance
 from ingot.store.protocol import ChunkRecord, VectorStore
 
@@ -50,9 +55,11 @@ class PassageEmbedder(Protocol):
     def token_counter(self) -> TokenCounter: ...
 
 
-def document_id_for(source: str) -> str:
-    """Stable id from the source name: the same name always maps to the same document."""
-    return "doc_" + hashlib.sha256(source.encode("utf-8")).hexdigest()[:24]
+def document_id_for(source: str, writers: Sequence[str] = ()) -> str:
+    """Stable id from the owner scope and source name: the same name in the same scope
+    always maps to the same document (the operator's scope, ``()``, hashes the name alone,
+    as older versions did)."""
+    return scoped_document_id(source, writers)
 
 
 class KeyedLocks:
@@ -120,6 +127,9 @@ class DocumentPipeline:
             return await self._fail(item, "missing", "the file's bytes are no longer available")
         content_hash = hashlib.sha256(data).hexdigest()
         previous = await asyncio.to_thread(self.catalog.document, collection, item.document_id)
+        if previous is not None and sorted(previous.writers) != sorted(item.writers):
+            # ids include the owner scope, so this is a catalog edited by hand: never take it over
+            return await self._fail(item, "forbidden", "a document of another owner has this id")
         if previous is not None and previous.content_hash == content_hash and previous.acl == item.acl:
             self.metrics.documents.labels("unchanged").inc()
             return await self._finish(item, action="unchanged", format=previous.format, pages=previous.pages,
@@ -141,6 +151,7 @@ class DocumentPipeline:
         document = DocumentRow(
             collection=collection, id=item.document_id, source=item.filename, content_hash=content_hash, chunks=0,
             origin=item.origin, format=result.format, pages=result.pages, acl=list(item.acl),
+            writers=list(item.writers),
         )
         chunks = await self.index(document, result.elements,
                                   on_stage=lambda stage: self._update(item, stage=stage))

@@ -4,6 +4,12 @@ catalog metadata), documents, ingestion jobs and search.
 Layout under ``data_dir``: ``kb.sqlite`` (catalog and jobs), ``spool/<job id>/<n>``
 (uploaded bytes until their document is ingested), and the store's own files
 (``lancedb/`` or a Milvus Lite ``.db``).
+
+Tenancy: methods that read or write on someone's behalf take a ``Caller``
+(``security/acl.py``; default: the operator, as the CLI is). A document the caller may not
+read is absent for it (404, never 403: that would confirm the name); one it may read but
+not write is a 403; a job is visible to the key that submitted it (and the operator); a
+collection's counts are those of the documents the caller may read.
 """
 
 from __future__ import annotations
@@ -20,13 +26,14 @@ from typing import Any, BinaryIO
 from ingot.config import Settings
 from ingot.kb.catalog import Catalog, CollectionRow, DocumentRow, Job, new_job_id
 from ingot.kb.embedder import KBEmbedder
-from ingot.kb.errors import DocumentNotFound, JobNotFound
+from ingot.kb.errors import DocumentNotFound, DocumentWriteDenied, JobNotFound
 from ingot.kb.jobs import JobRunner, SourceFile
 from ingot.metrics import KnowledgeBaseMetrics
 from ingot.ingest.elements import Element
 from ingot.kb.pipeline import DocumentPipeline, PipelineOptions, document_id_for
 from ingot.ranking.protocol import Ranker
 from ingot.retrieval.service import FusionSettings, RetrievalService
+from ingot.security.acl import OPERATOR, Caller, may_read, may_write, write_scope
 from ingot.store.protocol import CollectionExists, CollectionNotFound, VectorStore, check_collection_name
 
 SPOOL_CHUNK = 1 << 20
@@ -148,18 +155,25 @@ class KnowledgeBase:
         except CollectionExists:
             return self.collection(name)
 
-    def collection(self, name: str) -> CollectionInfo:
+    def collection(self, name: str, caller: Caller = OPERATOR) -> CollectionInfo:
+        """The collection with the caller's counts (the operator's chunk count is the store's)."""
         if name not in self.store.list_collections():
             raise CollectionNotFound(f"collection {name!r} does not exist")
         row = self.catalog.collection(name) or CollectionRow(name=name)
-        return CollectionInfo(row, self.catalog.document_count(name), self.store.count(name))
+        if caller.is_operator:
+            return CollectionInfo(row, self.catalog.document_count(name), self.store.count(name))
+        documents, chunks = self.catalog.document_counts(list(caller.groups or ())).get(name, (0, 0))
+        return CollectionInfo(row, documents, chunks)
 
-    def collections(self) -> list[CollectionInfo]:
-        counts = self.catalog.document_counts()
+    def collections(self, caller: Caller = OPERATOR) -> list[CollectionInfo]:
+        """Every collection (names are shared), each with the caller's counts."""
+        readers = None if caller.is_operator else list(caller.groups or ())
+        counts = self.catalog.document_counts(readers)
         out = []
         for name in sorted(self.store.list_collections()):
             row = self.catalog.collection(name) or CollectionRow(name=name)
-            out.append(CollectionInfo(row, counts.get(name, 0), self.store.count(name)))
+            documents, chunks = counts.get(name, (0, 0))
+            out.append(CollectionInfo(row, documents, self.store.count(name) if caller.is_operator else chunks))
         return out
 
     def drop_collection(self, name: str) -> None:
@@ -168,19 +182,27 @@ class KnowledgeBase:
 
     # ------------------------------------------------------------------ documents
 
-    def documents(self, collection: str) -> list[DocumentRow]:
+    def documents(self, collection: str, caller: Caller = OPERATOR) -> list[DocumentRow]:
+        """The collection's documents the caller may read."""
         self.collection(collection)
-        return self.catalog.documents(collection)
+        return [r for r in self.catalog.documents(collection) if may_read(caller, r.acl)]
 
-    def document(self, collection: str, document_id: str) -> DocumentRow:
+    def document(self, collection: str, document_id: str, caller: Caller = OPERATOR) -> DocumentRow:
+        """The document, or 404 when it is absent *or* the caller may not read it (a 403
+        would confirm that it exists)."""
         self.collection(collection)
         row = self.catalog.document(collection, document_id)
-        if row is None:
+        if row is None or not may_read(caller, row.acl):
             raise DocumentNotFound(f"document {document_id!r} is not in collection {collection!r}")
         return row
 
-    def delete_document(self, collection: str, document_id: str) -> None:
-        self.document(collection, document_id)
+    def delete_document(self, collection: str, document_id: str, caller: Caller = OPERATOR) -> None:
+        """Delete a document the caller owns (404 if it may not read it, 403 if it may read
+        but not write it)."""
+        row = self.document(collection, document_id, caller)
+        if not may_write(caller, row.writers):
+            raise DocumentWriteDenied(f"this key may not delete document {document_id!r}: it belongs to "
+                                      "other groups (only its owners and admin keys may replace or delete it)")
         self.store.delete_documents(collection, [document_id])  # chunks first (see catalog.py)
         self.catalog.delete_document(collection, document_id)
 
@@ -190,12 +212,15 @@ class KnowledgeBase:
         row = self.catalog.collection(collection)
         return list(row.acl) if row else []
 
-    async def submit_upload(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None) -> Job:
+    async def submit_upload(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None,
+                            owner: Caller = OPERATOR) -> Job:
         """Spool every upload to disk (fsynced) and record the job, in a worker thread, then
-        queue it on the loop: an acknowledged job survives a crash."""
-        return self.jobs.enqueue(await asyncio.to_thread(self._spool_and_record, collection, files, acl))
+        queue it on the loop: an acknowledged job survives a crash. The job and its
+        documents belong to ``owner`` (its documents are keyed by its scope and name)."""
+        return self.jobs.enqueue(await asyncio.to_thread(self._spool_and_record, collection, files, acl, owner))
 
-    def _spool_and_record(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None) -> Job:
+    def _spool_and_record(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None,
+                          owner: Caller = OPERATOR) -> Job:
         self.collection(collection)
         job_id = new_job_id()
         folder = self.jobs.spool_folder(job_id)
@@ -209,7 +234,7 @@ class KnowledgeBase:
                 os.fsync(out.fileno())
             sources.append(SourceFile(source=name, data_path=path))
         return self.jobs.record(collection, sources, self.default_acl(collection) if acl is None else acl,
-                                job_id=job_id)
+                                job_id=job_id, owner=owner)
 
     async def submit_paths(self, collection: str, files: list[SourceFile], acl: list[str] | None) -> Job:
         """Queue files already on disk (the CLI): record in a thread, queue on the loop."""
@@ -262,21 +287,37 @@ class KnowledgeBase:
             await task
         return written
 
-    def job(self, job_id: str) -> Job:
+    def job(self, job_id: str, caller: Caller = OPERATOR) -> Job:
+        """The job, or 404 when it is absent or another key's (the operator sees all)."""
         job = self.catalog.job(job_id)
-        if job is None:
+        if job is None or not _owns_job(caller, job):
             raise JobNotFound(f"job {job_id!r} does not exist")
         return job
 
-    def sync(self, collection: str, roots: list[Path], present: set[str]) -> list[DocumentRow]:
+    def list_jobs(self, collection: str | None = None, limit: int = 50, caller: Caller = OPERATOR) -> list[Job]:
+        """Recent jobs, newest first: every job for the operator, else the caller's own."""
+        if caller.is_operator:
+            return self.catalog.jobs(collection, limit)
+        if caller.key_id is None:
+            return []
+        return self.catalog.jobs(collection, limit, owner_key=caller.key_id)
+
+    def sync(self, collection: str, roots: list[Path], present: set[str], caller: Caller = OPERATOR) -> list[DocumentRow]:
         """Remove documents ingested from files under ``roots`` whose file is gone
-        (``present``: absolute paths seen now). Returns the removed documents."""
+        (``present``: absolute paths seen now), only those of the caller's own scope (the
+        CLI's: the operator's). Returns the removed documents."""
         removed = []
         for root in roots:
-            for row in self.catalog.documents_under(collection, str(root)):
+            for row in self.catalog.documents_under(collection, str(root), write_scope(caller)):
                 if row.origin not in present:
                     self.store.delete_documents(collection, [row.id])
                     self.catalog.delete_document(collection, row.id)
                     removed.append(row)
         return removed
 
+
+
+def _owns_job(caller: Caller, job: Job) -> bool:
+    """The operator sees every job; a key its own (jobs of older versions have no owner:
+    the operator's)."""
+    return caller.is_operator or (caller.key_id is not None and job.owner_key == caller.key_id)

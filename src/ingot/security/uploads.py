@@ -25,20 +25,25 @@ if TYPE_CHECKING:
 
 MAX_NAME_BYTES = 255
 _UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"|?*]')
+# Bidirectional controls (embeddings, overrides, isolates, marks) and the BOM: invisible,
+# and U+202E makes "gpj.exe" display as "exe.jpg" (Trojan Source, CVE-2021-42574). A
+# label shown to other people must read as what it is, so they are dropped.
+_BIDI = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
 FALLBACK = "upload"
 
 
 def safe_filename(name: str | None) -> str:
-    """The last component of ``name`` with separators, control characters, leading dots and
-    reserved device names removed; ``"upload"`` when nothing usable is left.
+    """The last component of ``name`` with separators, control characters (bidirectional
+    controls included), leading dots and reserved device names removed; ``"upload"`` when
+    nothing usable is left.
 
     ``"../../etc/passwd"`` -> ``"passwd"``, ``"C:\\\\x\\\\..\\\\a.pdf"`` -> ``"a.pdf"``, ``".."`` -> ``"upload"``.
     """
     text = unicodedata.normalize("NFC", name or "")
     text = text.replace("\\", "/")
     text = PurePosixPath(text).name if "/" in text else text
-    text = _UNSAFE.sub("", text).strip().lstrip(".").strip()
+    text = _BIDI.sub("", _UNSAFE.sub("", text)).strip().lstrip(".").strip()
     if not text or text in (".", ".."):
         return FALLBACK
     stem = text.split(".", 1)[0].upper()

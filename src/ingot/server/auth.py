@@ -16,6 +16,7 @@ from fastapi import Request
 
 from ingot.config import Settings
 from ingot.metrics import HttpMetrics
+from ingot.security.acl import Caller
 from ingot.security.keys import ApiKey, KeyStore
 from ingot.security.quotas import QuotaLimiter
 from ingot.security.usage import UsageLedger
@@ -30,6 +31,12 @@ class Principal:
     admin: bool
     rpm: int | None = None
     tpm: int | None = None
+
+    @property
+    def caller(self) -> Caller:
+        """This principal as the tenancy rules see it (security/acl.py): an admin (or auth
+        off) is the operator; any other key is its id and groups."""
+        return Caller(self.key_id, None if self.admin else (self.groups or ()))
 
 
 ANONYMOUS = Principal(key_id=None, name="anonymous", groups=None, admin=True)

@@ -1,5 +1,9 @@
 """Collections, documents and ingestion jobs (docs/api.md). Thin: validate, call the
-knowledge base, serialize. Store and catalog calls run in worker threads."""
+knowledge base, serialize. Store and catalog calls run in worker threads.
+
+Tenancy (docs/api.md, "Tenancy"): creating and deleting collections needs an admin key;
+every other call passes the caller (``Principal.caller``) to the knowledge base, which
+applies the read, write and job-ownership rules of ``security/acl.py``."""
 
 from __future__ import annotations
 
@@ -10,11 +14,10 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import Field
 
+from ingot.errors import PermissionDeniedError
 from ingot.wire import WireModel
-from ingot.kb.catalog import DocumentRow
 from ingot.kb.service import KnowledgeBase, document_dict, job_dict
 from ingot.server.auth import Principal, get_principal, require_admin
-from ingot.server.errors import APIError
 from ingot.server.state import get_kb
 from ingot.security.keys import GROUP_RE
 from ingot.security.acl import acl_groups
@@ -32,20 +35,28 @@ class CreateCollection(WireModel):
 
 
 @router.post("/v1/collections", status_code=201)
-async def create_collection(body: CreateCollection, kb: KnowledgeBase = Depends(get_kb)) -> JSONResponse:
+async def create_collection(
+    body: CreateCollection, kb: KnowledgeBase = Depends(get_kb), _: Principal = Depends(require_admin)
+) -> JSONResponse:
+    """Admin only: a collection is a namespace every tenant shares (its name, description
+    and default ACL), so a tenant must not squat names or set another's defaults."""
     info = await asyncio.to_thread(kb.create_collection, body.name, body.description, list(body.acl))
     return JSONResponse(info.to_dict(), status_code=201)
 
 
 @router.get("/v1/collections")
-async def list_collections(kb: KnowledgeBase = Depends(get_kb)) -> JSONResponse:
-    infos = await asyncio.to_thread(kb.collections)
+async def list_collections(
+    kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
+) -> JSONResponse:
+    infos = await asyncio.to_thread(kb.collections, principal.caller)
     return JSONResponse({"object": "list", "data": [i.to_dict() for i in infos]})
 
 
 @router.get("/v1/collections/{name}")
-async def get_collection(name: str, kb: KnowledgeBase = Depends(get_kb)) -> JSONResponse:
-    return JSONResponse((await asyncio.to_thread(kb.collection, name)).to_dict())
+async def get_collection(
+    name: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
+) -> JSONResponse:
+    return JSONResponse((await asyncio.to_thread(kb.collection, name, principal.caller)).to_dict())
 
 
 @router.delete("/v1/collections/{name}")
@@ -68,24 +79,26 @@ async def upload_documents(
     groups = acl_groups(acl)
     if groups and principal.groups is not None and not set(groups) <= set(principal.groups):
         outside = ", ".join(sorted(set(groups) - set(principal.groups)))
-        raise APIError(403, f"this key may not share documents with group(s) it is not in: {outside}",
-                       type="permission_error", code="forbidden", param="acl")
+        raise PermissionDeniedError(f"this key may not share documents with group(s) it is not in: {outside}", "acl")
     uploads = checked_uploads(files, kb.settings)
     await asyncio.to_thread(kb.collection, name)
-    job = await kb.submit_upload(name, [(n, f.file) for n, f in uploads], groups)
+    job = await kb.submit_upload(name, [(n, f.file) for n, f in uploads], groups, principal.caller)
     return JSONResponse(job_dict(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
 @router.get("/v1/jobs/{job_id}")
-async def get_job(job_id: str, kb: KnowledgeBase = Depends(get_kb)) -> JSONResponse:
-    return JSONResponse(job_dict(await asyncio.to_thread(kb.job, job_id)))
+async def get_job(
+    job_id: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
+) -> JSONResponse:
+    return JSONResponse(job_dict(await asyncio.to_thread(kb.job, job_id, principal.caller)))
 
 
 @router.get("/v1/jobs")
 async def list_jobs(
-    collection: str | None = Query(None), limit: int = Query(20, ge=1, le=200), kb: KnowledgeBase = Depends(get_kb)
+    collection: str | None = Query(None), limit: int = Query(20, ge=1, le=200), kb: KnowledgeBase = Depends(get_kb),
+    principal: Principal = Depends(get_principal),
 ) -> JSONResponse:
-    jobs = await asyncio.to_thread(kb.catalog.jobs, collection, limit)
+    jobs = await asyncio.to_thread(kb.list_jobs, collection, limit, principal.caller)
     return JSONResponse({"object": "list", "data": [job_dict(j) for j in jobs]})
 
 
@@ -93,37 +106,20 @@ async def list_jobs(
 async def list_documents(
     name: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
 ) -> JSONResponse:
-    rows = await asyncio.to_thread(kb.documents, name)
-    visible = [r for r in rows if _may_read(principal, r.acl)]
-    return JSONResponse({"object": "list", "data": [document_dict(r) for r in visible]})
+    rows = await asyncio.to_thread(kb.documents, name, principal.caller)
+    return JSONResponse({"object": "list", "data": [document_dict(r) for r in rows]})
 
 
 @router.get("/v1/collections/{name}/documents/{document_id}")
 async def get_document(
     name: str, document_id: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
 ) -> JSONResponse:
-    return JSONResponse(document_dict(await _visible_document(kb, name, document_id, principal)))
+    return JSONResponse(document_dict(await asyncio.to_thread(kb.document, name, document_id, principal.caller)))
 
 
 @router.delete("/v1/collections/{name}/documents/{document_id}")
 async def delete_document(
     name: str, document_id: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
 ) -> JSONResponse:
-    await _visible_document(kb, name, document_id, principal)
-    await asyncio.to_thread(kb.delete_document, name, document_id)
+    await asyncio.to_thread(kb.delete_document, name, document_id, principal.caller)  # 404 unread, 403 not owned
     return JSONResponse({"object": "document.deleted", "id": document_id, "deleted": True})
-
-
-async def _visible_document(kb: KnowledgeBase, name: str, document_id: str, principal: Principal) -> DocumentRow:
-    """The document, or 404 when it is absent *or* the caller may not read it (a 403 would
-    confirm that it exists)."""
-    row = await asyncio.to_thread(kb.document, name, document_id)
-    if not _may_read(principal, row.acl):
-        raise APIError(404, f"document {document_id!r} is not in collection {name!r}", type="not_found_error",
-                       code="not_found")
-    return row
-
-
-def _may_read(principal: Principal, acl: list[str]) -> bool:
-    """Same rule as the store filter: public (no ACL) or sharing a group."""
-    return principal.groups is None or not acl or bool(set(acl) & set(principal.groups))
