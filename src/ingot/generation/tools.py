@@ -9,7 +9,7 @@ the history's calls and results as the same tags, so the model sees one conventi
 
 ``tool_choice`` required / a named function: a GBNF grammar built from the functions'
 JSON schemas forces the output to be one (or, with ``parallel_tool_calls``, several) valid
-call(s): they always parse and match the schema. ``auto``: the model may answer or call;
+call(s): they always parse and match the schema; a named function is called once. ``auto``: the model may answer or call;
 the parser is lenient where small models drift (a fenced or bare JSON object with
 ``name`` and ``arguments`` instead of the tags).
 
@@ -60,6 +60,13 @@ class ToolPlan:
     def forced(self) -> bool:
         return self.choice != "auto"
 
+    @property
+    def many(self) -> bool:
+        """Whether the grammar admits several calls: ``required`` with parallel calls allowed.
+        A named function means one call of it (as OpenAI and vLLM answer it); without this a
+        small model repeats the same call until ``max_tokens`` cuts the copy."""
+        return self.parallel and self.choice == "required"
+
     def names(self) -> set[str]:
         return {t.name for t in self.tools}
 
@@ -83,7 +90,7 @@ class ToolPlan:
         except Exception as exc:  # the converter raises bare Exceptions on schemas it cannot handle
             raise InvalidRequestError(f"a tool's parameters schema cannot be enforced: {exc}", "tools") from exc
         body = re.sub(r"^root ::=", "tool-call-json ::=", body, flags=re.M)
-        repeat = ' ("\\n" tool-call)*' if self.parallel else ""
+        repeat = ' ("\\n" tool-call)*' if self.many else ""
         return (f"root ::= tool-call{repeat}\n"
                 f'tool-call ::= "{OPEN}\\n" tool-call-json "\\n{CLOSE}"\n' + body)
 
