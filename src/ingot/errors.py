@@ -42,6 +42,12 @@ class IngotError(Exception):
 class InvalidRequestError(IngotError):
     """A parameter that cannot be honoured (bad grammar, bad logprobs count, bad name...)."""
 
+    # Stated again (not only inherited) so a class that also derives from another kind,
+    # such as ``InvalidCollectionName(InvalidRequestError, StoreError)``, stays a 400.
+    status = 400
+    type = "invalid_request_error"
+    code = None
+
 
 class ContextLengthError(InvalidRequestError):
     """Prompt (+ requested completion) does not fit the model's context."""
@@ -62,6 +68,7 @@ class ConflictError(IngotError):
     """The thing to create exists already."""
 
     status = 409
+    type = "invalid_request_error"
     code = "already_exists"
 
 
@@ -94,6 +101,16 @@ class QueueFullError(IngotError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class StoreFailure(IngotError):
+    """A vector store could not do what was asked (``store.protocol.StoreError`` is this):
+    the backend failed, is closed, or refused a value. 503: the request may succeed once
+    the store is back; the message says what the store reported."""
+
+    status = 503
+    type = "service_unavailable"
+    code = "store_error"
 
 
 class NotReadyError(IngotError):

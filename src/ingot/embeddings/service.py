@@ -16,6 +16,7 @@ from ingot.errors import InvalidRequestError
 from ingot.wire import WireModel
 from ingot.metrics import EncoderMetrics
 from ingot.models.registry import ServedNames
+from ingot.offload import REQUEST_POOL
 from ingot.security import usage
 
 MAX_INPUTS = 2048  # OpenAI's per-request limit
@@ -82,6 +83,11 @@ class EmbeddingService:
         self.check_model(name)
         return name or self.model_id
 
+    async def prepare(self, raw: Any, input_type: str | None, truncate: str) -> list[list[int]]:
+        """``token_inputs`` in the request pool (ingot/offload.py): an 8 MB input took 11 s to
+        tokenize, which on the event loop stalled every other request, health probes included."""
+        return await REQUEST_POOL.run(self.token_inputs, raw, input_type, truncate, size=_text_size(raw))
+
     def token_inputs(self, raw: Any, input_type: str | None, truncate: str) -> list[list[int]]:
         """Validate and tokenize ``input`` into model token ids (special tokens included)."""
         info = self.encoder.info
@@ -129,7 +135,7 @@ class EmbeddingService:
         native = self.encoder.info.dimensions
         if req.dimensions is not None and not 1 <= req.dimensions <= native:
             raise InvalidRequestError(f"dimensions must be between 1 and {native} for this model", "dimensions")
-        ids = self.token_inputs(req.input, req.input_type, req.truncate or self.default_truncate)
+        ids = await self.prepare(req.input, req.input_type, req.truncate or self.default_truncate)
         vectors = await self.vectors(ids)
         if req.dimensions is not None and req.dimensions < native:
             # Matryoshka-style: keep the leading dimensions and re-normalize.
@@ -151,6 +157,15 @@ class EmbeddingService:
             "model": model,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
+
+
+def _text_size(raw: Any) -> int:
+    """Characters to tokenize (token-id inputs count one per id): decides inline vs pool."""
+    if isinstance(raw, str):
+        return len(raw)
+    if isinstance(raw, list):
+        return sum(len(x) if isinstance(x, (str, list)) else 1 for x in raw)
+    return 0
 
 
 def _encode_vector(vector: np.ndarray, fmt: str) -> list[float] | str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ingot.engines.protocol import Engine, GenerationOutput, GenerationRequest, SamplingParams
-from ingot.errors import InvalidRequestError
+from ingot.errors import ContextLengthError, InvalidRequestError
 from ingot.generation.chat_template import render_chat
 from ingot.generation.events import (
     AdmittedStream,
@@ -36,6 +36,7 @@ from ingot.generation.protocol import ChatCompletionRequest, CompletionRequest
 from ingot.generation.tools import ToolCallStream, ToolPlan, plan_tools, template_knows_tools, template_messages
 from ingot.metrics import GenerationMetrics
 from ingot.models.registry import ServedNames
+from ingot.offload import REQUEST_POOL
 from ingot.security import usage
 
 
@@ -61,17 +62,30 @@ class GenerationService:
         info = engine.info
         digest = hashlib.sha256(f"{info.sha256}|{info.precision}|{info.engine}".encode()).hexdigest()
         self.fingerprint = f"fp_{digest[:12]}"
+        self.max_piece_bytes = longest_piece_bytes(engine)
 
     # ---- helpers shared by both endpoints ------------------------------------------
 
     def check_model(self, name: str | None) -> None:
         self._served.check(name)
 
-    def chat_prompt_ids(
-        self, request_messages: list, add_generation_prompt: bool = True, plan: ToolPlan | None = None
+    async def chat_prompt_ids(
+        self, request_messages: list, add_generation_prompt: bool = True, plan: ToolPlan | None = None,
+        *, bounded: bool = True,
     ) -> list[int]:
         """The prompt's token ids: messages (tool calls and results included) and the
-        request's tools, rendered with the model's template (see generation/tools.py)."""
+        request's tools, rendered with the model's template (see generation/tools.py).
+
+        Rendering and tokenizing run in the request pool (ingot/offload.py), never on the
+        event loop. ``bounded``: refuse a prompt too long for the context before tokenizing
+        it (``check_prompt_chars``); off for /tokenize and count_tokens, which report any size."""
+        size = sum(len(m.content) if isinstance(m.content, str) else 256 for m in request_messages)
+        return await REQUEST_POOL.run(self._chat_prompt_sync, request_messages, add_generation_prompt, plan,
+                                      bounded, size=size + 64 * len(request_messages))
+
+    def _chat_prompt_sync(
+        self, request_messages: list, add_generation_prompt: bool, plan: ToolPlan | None, bounded: bool
+    ) -> list[int]:
         try:
             messages = [{"role": m.role, "content": m.text(), **({"name": m.name} if m.name else {}),
                          **({"tool_calls": m.tool_calls} if m.tool_calls else {}),
@@ -86,8 +100,41 @@ class GenerationService:
             eos_token=info.eos_token, add_generation_prompt=add_generation_prompt,
             tools=[t.openai() for t in plan.tools] if plan is not None and knows_tools else None,
         )
+        if bounded:
+            self.check_prompt_chars(text, "messages")
         # The template already wrote any BOS it wants; parse special tokens like <|im_start|>.
         return self.engine.tokenize(text, add_special=False)
+
+    async def tokenize(self, text: str, add_special: bool, *, bounded: bool, param: str = "prompt") -> list[int]:
+        """``engine.tokenize`` in the request pool; ``bounded`` as in ``chat_prompt_ids``."""
+        return await REQUEST_POOL.run(self._tokenize_sync, text, add_special, bounded, param, size=len(text))
+
+    def _tokenize_sync(self, text: str, add_special: bool, bounded: bool, param: str) -> list[int]:
+        if bounded:
+            self.check_prompt_chars(text, param)
+        return self.engine.tokenize(text, add_special=add_special)
+
+    def check_prompt_chars(self, text: str, param: str) -> None:
+        """Refuse, before tokenizing, a prompt that cannot fit the context whatever its tokens.
+
+        The rule can never refuse a prompt that fits: every byte of the text is part of
+        exactly one token's piece (llama.cpp's BPE, SPM and RWKV vocabularies drop nothing),
+        and no piece is longer than ``max_piece_bytes`` (the longest in the vocabulary,
+        control tokens such as ``<|im_start|>`` included), so a prompt of T tokens has at
+        most T * max_piece_bytes bytes, hence at most that many characters. A text with more
+        characters than ``context_length * max_piece_bytes`` therefore has more tokens than
+        the context holds. Unknown for other engines' tokenizers (normalizers may drop
+        characters), so there the bound is off and the engine's own check decides."""
+        if self.max_piece_bytes is None:
+            return
+        context = self.engine.info.context_length
+        if len(text) > context * self.max_piece_bytes:
+            raise ContextLengthError(
+                f"This model's maximum context length is {context} tokens. However, your prompt is "
+                f"{len(text)} characters long, more than {context} tokens can hold (no token of this "
+                f"model is longer than {self.max_piece_bytes} bytes). Please reduce the length of the prompt.",
+                param,
+            )
 
     def _observe(self, timing: _Timing, out: GenerationOutput) -> None:
         now = time.monotonic()
@@ -126,7 +173,7 @@ class GenerationService:
             raise InvalidRequestError("a forced tool call and response_format cannot be combined", "tool_choice")
         if guided is not None and (formatted or plan is not None):
             raise InvalidRequestError(f"{guided[0]} cannot be combined with response_format or tools", guided[0])
-        prompt = self.chat_prompt_ids(req.messages, req.add_generation_prompt, plan)
+        prompt = await self.chat_prompt_ids(req.messages, req.add_generation_prompt, plan)
         grammar = None
         if guided is not None:
             grammar = grammar_for_guided(*guided)
@@ -163,23 +210,23 @@ class GenerationService:
 
     # ---- /v1/completions -----------------------------------------------------------
 
-    def _completion_prompts(self, req: CompletionRequest) -> list[list[int]]:
+    async def _completion_prompts(self, req: CompletionRequest) -> list[list[int]]:
         prompt = req.prompt
         if prompt is None:
             return [[self.engine.document_start_token()]]
         if isinstance(prompt, str):
-            return [self.engine.tokenize(prompt, add_special=True)]
+            return [await self.tokenize(prompt, True, bounded=True)]
         if prompt and isinstance(prompt[0], int):
             return [list(prompt)]  # type: ignore[arg-type]
         if prompt and isinstance(prompt[0], list):
             return [list(p) for p in prompt]  # type: ignore[union-attr]
-        return [self.engine.tokenize(p, add_special=True) for p in prompt]  # type: ignore[union-attr]
+        return [await self.tokenize(p, True, bounded=True) for p in prompt]  # type: ignore[union-attr]
 
     async def complete(self, req: CompletionRequest) -> EventStream:
         """Admit every prompt x choice (errors raise here) and return their events; choice
         ``p * n + i`` is prompt ``p``'s ``i``-th."""
         self.check_model(req.model)
-        prompts = self._completion_prompts(req)
+        prompts = await self._completion_prompts(req)
         echo = bool(req.echo)
         if req.max_tokens == 0 and not echo:
             raise InvalidRequestError("max_tokens must be at least 1 unless echo is true", "max_tokens")
@@ -272,6 +319,19 @@ async def with_tool_calls(events: EventStream, names: set[str]) -> EventStream:
 def _stop_string(out: GenerationOutput) -> str | None:
     """The stop string that ended the output (a stop token id is not a sequence)."""
     return out.stop_reason if isinstance(out.stop_reason, str) else None
+
+
+def longest_piece_bytes(engine: Engine) -> int | None:
+    """Bytes of the vocabulary's longest token piece (control tokens included), the
+    constant of ``GenerationService.check_prompt_chars``; None where that rule is not known
+    to hold (tokenizers other than llama.cpp's) or the vocabulary cannot be read."""
+    if engine.info.engine != "llama.cpp":
+        return None
+    try:
+        longest = max(len(engine.token_text(t).encode("utf-8")) for t in range(engine.info.vocab_size))
+    except Exception:  # noqa: BLE001 - a stand-in engine without a vocabulary: no early refusal
+        return None
+    return max(longest, 1)
 
 
 def with_seed(params: SamplingParams, index: int) -> SamplingParams:

@@ -10,6 +10,7 @@ import numpy as np
 
 from ingot.batching import DynamicBatcher
 from ingot.errors import InvalidRequestError
+from ingot.offload import REQUEST_POOL
 from ingot.ranking.protocol import Ranker, RankerInfo
 
 
@@ -42,18 +43,22 @@ class CrossEncoderRanker(Ranker):
         scores = np.asarray(scores, dtype=np.float32)
         return list(scores.reshape(len(pairs), -1)[:, 0])
 
+    def _check_lengths(self, query: str, passages: list[str]) -> None:
+        for i, passage in enumerate(passages):
+            n = self._pair_length(query, passage)
+            if n > self._info.max_tokens:
+                raise InvalidRequestError(
+                    f"query + passages[{i}] is {n} tokens, more than the ranker's {self._info.max_tokens}; "
+                    "pass truncate=END", "passages",
+                )
+
     def _pair_length(self, query: str, passage: str) -> int:
         return len(self._tokenizer(query, passage, truncation=False)["input_ids"])
 
     async def logits(self, query: str, passages: list[str], truncate: str) -> np.ndarray:
-        if truncate == "NONE":
-            for i, passage in enumerate(passages):
-                n = self._pair_length(query, passage)
-                if n > self._info.max_tokens:
-                    raise InvalidRequestError(
-                        f"query + passages[{i}] is {n} tokens, more than the ranker's {self._info.max_tokens}; "
-                        "pass truncate=END", "passages",
-                    )
+        if truncate == "NONE":  # tokenized in the request pool, off the event loop
+            size = len(query) * len(passages) + sum(len(p) for p in passages)
+            await REQUEST_POOL.run(self._check_lengths, query, passages, size=size)
         return np.asarray(await self._batcher.run([(query, p) for p in passages]), dtype=np.float32)
 
     def relevance(self, logits: np.ndarray) -> np.ndarray:

@@ -21,8 +21,8 @@ class EmbeddingSimilarityRanker(Ranker):
         return self._info
 
     async def logits(self, query: str, passages: list[str], truncate: str) -> np.ndarray:
-        q_ids = self._embeddings.token_inputs([query], "query", truncate)
-        p_ids = self._embeddings.token_inputs(passages, "passage", truncate)
+        q_ids = await self._embeddings.prepare([query], "query", truncate)
+        p_ids = await self._embeddings.prepare(passages, "passage", truncate)
         vectors = await self._embeddings.vectors(q_ids + p_ids)
         return vectors[1:] @ vectors[0]
 

@@ -13,24 +13,26 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ingot.errors import ConflictError, InvalidRequestError, NotFoundError
+from ingot.errors import ConflictError, InvalidRequestError, NotFoundError, StoreFailure
 
 COLLECTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,62}$")
 
 
-class StoreError(Exception):
-    """A store operation failed for a reason the caller can act on."""
+class StoreError(StoreFailure):
+    """A store operation failed. Part of the error hierarchy (ingot/errors.py): the kinds
+    below keep their own status (their client-error base comes first), a bare StoreError is
+    a 503 with its message, never an unmapped 500."""
 
 
-class CollectionNotFound(StoreError, NotFoundError):
+class CollectionNotFound(NotFoundError, StoreError):
     pass
 
 
-class CollectionExists(StoreError, ConflictError):
+class CollectionExists(ConflictError, StoreError):
     param = "name"
 
 
-class InvalidCollectionName(StoreError, InvalidRequestError, ValueError):
+class InvalidCollectionName(InvalidRequestError, StoreError, ValueError):
     code = "invalid_name"
     param = "name"
 

@@ -7,9 +7,10 @@ from fastapi.responses import JSONResponse
 
 from ingot.embeddings.service import EmbeddingRequest, EmbeddingService
 from ingot.ranking.service import RankingRequest, RankingService, RerankRequest
+from ingot.server.middleware import OffloadedJSONRoute
 from ingot.server.state import get_embeddings, get_ranking, get_state
 
-router = APIRouter(tags=["retrieval models"])
+router = APIRouter(tags=["retrieval models"], route_class=OffloadedJSONRoute)
 
 
 # Responses go out as JSONResponse: FastAPI's default path would re-validate and walk

@@ -11,11 +11,12 @@ from fastapi.responses import JSONResponse
 from ingot.generation.events import EventStream
 from ingot.generation.protocol import ChatCompletionRequest, CompletionRequest
 from ingot.generation.service import GenerationService
+from ingot.server.middleware import OffloadedJSONRoute
 from ingot.server.openai import chat, completions
 from ingot.server.state import get_generation
 from ingot.server.streaming import cancel_on_disconnect, sse_response
 
-router = APIRouter(tags=["generation"])
+router = APIRouter(tags=["generation"], route_class=OffloadedJSONRoute)
 
 CLIENT_CLOSED = 499  # nginx's code for "client closed request"; nobody is listening anyway
 # With ``stream: true`` the 200 is Server-Sent Events; say so in /openapi.json next to the JSON body.

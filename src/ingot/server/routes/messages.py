@@ -14,10 +14,11 @@ from ingot.generation.service import GenerationService
 from ingot.generation.tools import plan_tools
 from ingot.server.anthropic import messages
 from ingot.server.anthropic.protocol import CountTokensRequest, MessagesRequest
+from ingot.server.middleware import OffloadedJSONRoute
 from ingot.server.routes.generation import STREAMED, respond
 from ingot.server.state import get_generation
 
-router = APIRouter(tags=["anthropic"])
+router = APIRouter(tags=["anthropic"], route_class=OffloadedJSONRoute)
 
 
 @router.post("/v1/messages", responses=STREAMED)
@@ -26,7 +27,7 @@ async def create_message(
 ) -> Response:
     service.check_model(body.model)
     chat = body.to_chat_request()
-    size = prompt_size(service, chat)
+    size = await prompt_size(service, chat)
     # Anthropic's max_tokens is a required ceiling that clients set high by habit (the model
     # "may stop before"); on a context smaller than prompt + max_tokens, generation stops at
     # the context's end (stop_reason max_tokens) instead of refusing the request.
@@ -44,10 +45,11 @@ async def create_message(
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(body: CountTokensRequest, service: GenerationService = Depends(get_generation)) -> dict:
     service.check_model(body.model)
-    return {"input_tokens": prompt_size(service, body.to_chat_request())}
+    return {"input_tokens": await prompt_size(service, body.to_chat_request(), bounded=False)}
 
 
-def prompt_size(service: GenerationService, chat: ChatCompletionRequest) -> int:
-    """The rendered prompt's tokens, tool definitions included, as the service will build it."""
+async def prompt_size(service: GenerationService, chat: ChatCompletionRequest, *, bounded: bool = True) -> int:
+    """The rendered prompt's tokens, tool definitions included, as the service will build it
+    (off the event loop; ``bounded``: a prompt too long for any context is refused at once)."""
     plan = plan_tools(chat.tools, chat.tool_choice, chat.parallel_tool_calls)
-    return len(service.chat_prompt_ids(chat.messages, chat.add_generation_prompt, plan))
+    return len(await service.chat_prompt_ids(chat.messages, chat.add_generation_prompt, plan, bounded=bounded))

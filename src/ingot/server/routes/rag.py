@@ -8,11 +8,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from ingot.rag.protocol import RagChatRequest
 from ingot.rag.service import RagService
 from ingot.server.auth import Principal, get_principal
+from ingot.server.middleware import OffloadedJSONRoute
 from ingot.server.openai import chat
 from ingot.server.routes.generation import STREAMED, include_usage, respond
 from ingot.server.state import get_rag
 
-router = APIRouter(tags=["knowledge base"])
+router = APIRouter(tags=["knowledge base"], route_class=OffloadedJSONRoute)
 
 
 @router.post("/v1/rag/chat/completions", responses=STREAMED)

@@ -13,13 +13,14 @@ from fastapi.responses import JSONResponse
 from ingot.errors import InvalidRequestError
 from ingot.generation.service import GenerationService
 from ingot.server.auth import get_principal
+from ingot.server.middleware import OffloadedJSONRoute
 from ingot.server.openai import responses
 from ingot.server.openai.response_store import ResponseStore
 from ingot.server.openai.responses_protocol import CreateResponseRequest
 from ingot.server.routes.generation import STREAMED, respond
 from ingot.server.state import get_generation, get_response_store
 
-router = APIRouter(tags=["responses"])
+router = APIRouter(tags=["responses"], route_class=OffloadedJSONRoute)
 
 
 @router.post("/v1/responses", responses=STREAMED)

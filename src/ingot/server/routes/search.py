@@ -9,9 +9,10 @@ from pydantic import Field, model_validator
 from ingot.kb.service import KnowledgeBase
 from ingot.retrieval.options import RetrievalOptions, search_with
 from ingot.server.auth import Principal, get_principal
+from ingot.server.middleware import OffloadedJSONRoute
 from ingot.server.state import get_kb
 
-router = APIRouter(tags=["knowledge base"])
+router = APIRouter(tags=["knowledge base"], route_class=OffloadedJSONRoute)
 
 
 class SearchRequest(RetrievalOptions):
