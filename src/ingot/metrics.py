@@ -11,7 +11,7 @@ import time
 from typing import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 TOKEN_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1.0)
@@ -34,6 +34,26 @@ class _EngineGauges:
             family = GaugeMetricFamily(name, doc, labels=["model_name"])
             family.add_metric([self._model], float(stats.get(key, 0)))
             yield family
+        yield from self._decode_passes(stats)
+
+    def _decode_passes(self, stats: dict[str, int]):  # noqa: ANN202 - metric families
+        """llama.cpp's internal passes per decode step (engines that report them): with one
+        KV stream per slot, a batch whose slots are out of order or have gaps runs as
+        several passes, each a full forward over the weights. passes/steps should stay ~1
+        per contiguous block of running slots; a rise is a batching regression."""
+        if "decode_passes" not in stats:
+            return
+        for name, key, doc in (
+            ("ingot_decode_steps", "decode_steps", "llama_decode calls (scheduler steps)."),
+            ("ingot_decode_passes", "decode_passes", "Internal llama.cpp passes (ubatches) over all decode steps."),
+        ):
+            counter = CounterMetricFamily(name, doc, labels=["model_name"])
+            counter.add_metric([self._model], float(stats[key]))
+            yield counter
+        last = GaugeMetricFamily("ingot_decode_passes_last", "Internal passes of the latest decode step.",
+                                 labels=["model_name"])
+        last.add_metric([self._model], float(stats.get("decode_passes_last", 0)))
+        yield last
 
 
 class GenerationMetrics:

@@ -152,6 +152,8 @@ class LlamaContext:
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a context (out of memory?)")
         self.n_ctx_seq: int = L.llama_n_ctx_seq(self.ctx)
+        self.n_ubatch: int = L.llama_n_ubatch(self.ctx)
+        self.kv_unified: bool = bool(params.kv_unified)
         self.memory = L.llama_get_memory(self.ctx)
         self.n_vocab = model.n_vocab
 
@@ -165,6 +167,10 @@ class LlamaContext:
     def decode(self, batch: "Batch") -> int:
         return L.llama_decode(self.ctx, batch.batch)
 
+    def passes(self, batch: "Batch") -> int:
+        """How many internal passes (ubatches) ``llama_decode`` will split ``batch`` into."""
+        return ubatch_count(batch.runs, self.n_ubatch, sequential=not self.kv_unified)
+
     def logits_row(self, batch_index: int) -> np.ndarray:
         """Logits of the token at ``batch_index`` of the last decode (a view; copy to keep)."""
         ptr = L.llama_get_logits_ith(self.ctx, batch_index)
@@ -176,6 +182,67 @@ class LlamaContext:
             self.ctx = None
 
 
+def ubatch_count(runs: list[list[int]], n_ubatch: int, sequential: bool = True) -> int:
+    """The number of ubatches llama.cpp splits a batch into, computed without decoding.
+
+    ``runs`` is the batch in order as ``[seq_id, n_tokens]`` runs (one sequence id per
+    token). This mirrors ``llama_batch_allocr::split_equal(n_ubatch, sequential)``, which
+    ``llama_kv_cache::init_batch`` uses when every sequence has its own KV stream
+    (``kv_unified=False``), so a pass-count metric can show when the batch order costs
+    extra passes (each one a full forward over the weights):
+
+    - a ubatch takes the first unused token's sequence, then, scanning on in batch order,
+      every sequence whose id is the previous one's plus one (``sequential``; any
+      sequence not already in it otherwise);
+    - it then takes the same number of tokens from each chosen sequence: the fewest any of
+      them has left, capped so the ubatch holds at most ``n_ubatch`` tokens.
+
+    With a unified KV cache llama.cpp uses ``split_simple``: ``n_ubatch`` tokens at a time.
+    """
+    total = sum(n for _, n in runs)
+    if not sequential:
+        return -(-total // n_ubatch)
+    left = [n for _, n in runs]  # tokens of each run not yet in a ubatch
+    count = 0
+    while total > 0:
+        chosen = _chain_of_sequences(runs, left, n_ubatch)
+        per_seq = min(_tokens_left(runs, left, seq) for seq in chosen)
+        per_seq = min(per_seq, max(1, n_ubatch // len(chosen)))
+        for seq in chosen:
+            _take(runs, left, seq, per_seq)
+        total -= per_seq * len(chosen)
+        count += 1
+    return count
+
+
+def _chain_of_sequences(runs: list[list[int]], left: list[int], n_ubatch: int) -> list[int]:
+    """The sequences of the next ubatch: split_equal's first loop, sequential mode."""
+    chosen: list[int] = []
+    for (seq, _), n_left in zip(runs, left):
+        if n_left == 0 or seq in chosen:
+            continue
+        if not chosen or seq == chosen[-1] + 1:
+            chosen.append(seq)
+            if len(chosen) > n_ubatch:
+                break
+    return chosen
+
+
+def _tokens_left(runs: list[list[int]], left: list[int], seq: int) -> int:
+    return sum(n for (s, _), n in zip(runs, left) if s == seq)
+
+
+def _take(runs: list[list[int]], left: list[int], seq: int, n: int) -> None:
+    """Mark a sequence's first ``n`` unused tokens used (llama.cpp takes them in batch order)."""
+    for i, (s, _) in enumerate(runs):
+        if n == 0:
+            return
+        if s == seq and left[i]:
+            used = min(n, left[i])
+            left[i] -= used
+            n -= used
+
+
 class Batch:
     """A reusable llama_batch of up to ``capacity`` tokens, one sequence id per token."""
 
@@ -183,10 +250,13 @@ class Batch:
         self.capacity = capacity
         self.batch = L.llama_batch_init(capacity, 0, 1)
         self.size = 0
+        # The batch as [seq_id, n_tokens] runs in order: what llama.cpp's ubatch split reads.
+        self.runs: list[list[int]] = []
 
     def clear(self) -> None:
         self.size = 0
         self.batch.n_tokens = 0
+        self.runs = []
 
     def add(self, token: int, pos: int, seq_id: int, want_logits: bool) -> int:
         i = self.size
@@ -198,6 +268,10 @@ class Batch:
         b.logits[i] = 1 if want_logits else 0
         self.size += 1
         b.n_tokens = self.size
+        if self.runs and self.runs[-1][0] == seq_id:
+            self.runs[-1][1] += 1
+        else:
+            self.runs.append([seq_id, 1])
         return i
 
     def close(self) -> None:
