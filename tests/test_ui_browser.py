@@ -232,3 +232,41 @@ def test_page_with_api_keys_asks_for_a_key_and_sends_it(browser, data_dir: Path,
     finally:
         context.close()
         srv.stop()
+
+
+def test_jobs_panel_shows_only_the_keys_own_jobs(browser, data_dir: Path, tmp_path_factory):
+    """Two tenants in one collection: the page with A's key lists A's ingestion job and
+    none of B's (filename, document id, counts are B's business)."""
+    import json
+
+    from authutil import create_key, isolated_data_dir
+    from kbutil import upload
+    from serverutil import RunningServer
+
+    state = isolated_data_dir(data_dir, tmp_path_factory.mktemp("ui-tenants"))
+    keys = {name: create_key(state, name, *flags)["key"]
+            for name, flags in (("ops", ("--admin",)), ("alice", ("--groups", "a")), ("bob", ("--groups", "b")))}
+    auth = {name: {"Authorization": f"Bearer {key}"} for name, key in keys.items()}
+    srv = RunningServer(state, env={"INGOT_MODEL": "none", "INGOT_RANKING_MODEL": "none"})
+    context = browser.new_context()
+    errors: list[str] = []
+    try:
+        assert httpx.post(f"{srv.base_url}/collections", json={"name": "panel"}, headers=auth["ops"],
+                          timeout=30).status_code == 201
+        upload(srv.base_url, "panel", [("b_secret_plan.txt", b"Bob's secret plan.")], acl="b", headers=auth["bob"])
+        upload(srv.base_url, "panel", [("a_notes.txt", b"Alice's notes.")], acl="a", headers=auth["alice"])
+        context.add_init_script(f"localStorage.setItem('ingot.settings', JSON.stringify({{apiKey: {json.dumps(keys['alice'])}}}))")
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(srv.root + "/")
+        expect = playwright_sync.expect
+        expect(page.locator("#collection-select")).to_have_value("panel")
+        # A's own job is listed (so the listing has arrived), B's is not.
+        expect(page.locator('li.job-file[data-filename="a_notes.txt"]')).to_be_visible(timeout=30_000)
+        expect(page.locator("#jobs [data-job-id]")).to_have_count(1)
+        expect(page.locator('li.job-file[data-filename="b_secret_plan.txt"]')).to_have_count(0)
+        assert "b_secret" not in page.locator("#jobs").inner_text()
+    finally:
+        context.close()
+        srv.stop()
+    assert not errors, f"JavaScript errors on the page: {errors}"
