@@ -58,15 +58,18 @@ def _poem(model: LlamaModel, i: int, n: int = 16) -> list[int]:
     return model.tokenize(f"Poem {i}: " + "a bird sang in the old green tree all day " * 8, True)[:n]
 
 
-def _run(model: LlamaModel, sched: Scheduler, prompts: list[list[int]], max_tokens: int) -> list[GenerationOutput]:
-    """Submit all prompts at once (admitted in list order); their final outputs, in order."""
+def _run(model: LlamaModel, sched: Scheduler, prompts: list[list[int]], max_tokens: int | list[int],
+         texts: dict[str, list[int]] | None = None) -> list[GenerationOutput]:
+    """Submit all prompts at once (admitted in list order); their final outputs, in order.
+    ``texts`` collects each request's generated token ids under "r<index>"."""
     done: queue.Queue = queue.Queue()
-    ids = [f"r{i}-{random.random()}" for i in range(len(prompts))]
+    ids = [f"r{i}" for i in range(len(prompts))]
+    limits = max_tokens if isinstance(max_tokens, list) else [max_tokens] * len(prompts)
     # Holding the scheduler's (re-entrant) lock keeps the worker from admitting any of them
     # before all are queued, so admission follows the list order exactly.
     with sched._lock:
-        for request_id, prompt in zip(ids, prompts):
-            sched.submit(_sequence(model, request_id, prompt, max_tokens, done))
+        for request_id, prompt, limit in zip(ids, prompts, limits):
+            sched.submit(_sequence(model, request_id, prompt, limit, done, texts))
     finals = {}
     for _ in prompts:
         item = done.get(timeout=120)
@@ -76,10 +79,13 @@ def _run(model: LlamaModel, sched: Scheduler, prompts: list[list[int]], max_toke
     return [finals[request_id] for request_id in ids]
 
 
-def _sequence(model: LlamaModel, request_id: str, prompt: list[int], max_tokens: int, done: queue.Queue) -> Sequence:
+def _sequence(model: LlamaModel, request_id: str, prompt: list[int], max_tokens: int, done: queue.Queue,
+              texts: dict[str, list[int]] | None = None) -> Sequence:
     params = SamplingParams(max_tokens=max_tokens, temperature=0.0, ignore_eos=True)
 
     def deliver(item: GenerationOutput | BaseException) -> None:
+        if texts is not None and not isinstance(item, BaseException):
+            texts.setdefault(request_id, []).extend(item.token_ids)
         if isinstance(item, BaseException) or item.finish_reason is not None:
             done.put(item)
 
@@ -143,12 +149,34 @@ def test_new_requests_take_slots_next_to_the_running_ones(model, scheduler):
 def test_a_long_cached_prefix_is_worth_a_slot_apart(model, scheduler):
     stories = [_story(model, i, n=GAP_WORTH_TOKENS + 8) for i in range(SLOTS)]
     _run(model, scheduler, stories, max_tokens=1)
-    # Continuing story 2 (72 cached tokens) beats keeping slots 0-1 next to each other.
+    # Continuing story 2 (72 cached tokens) takes slot 2 for its cache, though slot 1 is
+    # next to the running slot 0; then it moves next to slot 0 (one stream copy).
     assert len(stories[2]) - 1 >= GAP_WORTH_TOKENS
     follow_up = stories[2] + _poem(model, 9, n=8)
-    finals = _run(model, scheduler, [_poem(model, 0), follow_up], max_tokens=2)
+    registry = _metrics(scheduler)
+    finals = _run(model, scheduler, [_poem(model, 0), follow_up], max_tokens=3)
     assert finals[1].cached_tokens == len(stories[2])
-    assert _slot_of(scheduler, follow_up) == 2
+    assert registry.get_sample_value("ingot_decode_slot_moves_total", {"model_name": "m"}) == 1
+    assert _slot_of(scheduler, follow_up) == 1
+
+
+def test_a_gap_left_by_a_finished_request_is_closed(model, scheduler, monkeypatch):
+    stories = [_story(model, i) for i in range(3)]
+    registry = _metrics(scheduler)
+    # Slots 0, 1, 2; the middle one finishes first and nothing waits to take slot 1.
+    texts: dict[str, list[int]] = {}
+    _run(model, scheduler, stories, max_tokens=[12, 2, 12], texts=texts)
+    steps, passes = _read(registry)
+    assert registry.get_sample_value("ingot_decode_slot_moves_total", {"model_name": "m"}) == 1
+    assert passes == steps  # slot 2 moved into slot 1: still one pass per step
+
+    # The moved sequence decodes exactly as it would have in its own slot.
+    monkeypatch.setattr(scheduler, "_compact", lambda: None)
+    unmoved: dict[str, list[int]] = {}
+    _run(model, scheduler, stories, max_tokens=[12, 2, 12], texts=unmoved)
+    assert texts["r2"] == unmoved["r2"] and len(texts["r2"]) == 12
+    steps2, passes2 = _read(registry)
+    assert passes2 - passes > steps2 - steps  # without the move: two passes a step
 
 
 def test_the_pass_count_is_llama_cpps_own(model, monkeypatch):

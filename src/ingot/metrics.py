@@ -46,9 +46,10 @@ class _EngineGauges:
         for name, key, doc in (
             ("ingot_decode_steps", "decode_steps", "llama_decode calls (scheduler steps)."),
             ("ingot_decode_passes", "decode_passes", "Internal llama.cpp passes (ubatches) over all decode steps."),
+            ("ingot_decode_slot_moves", "slot_moves", "Sequences moved to another KV slot to close a gap."),
         ):
             counter = CounterMetricFamily(name, doc, labels=["model_name"])
-            counter.add_metric([self._model], float(stats[key]))
+            counter.add_metric([self._model], float(stats.get(key, 0)))
             yield counter
         last = GaugeMetricFamily("ingot_decode_passes_last", "Internal passes of the latest decode step.",
                                  labels=["model_name"])

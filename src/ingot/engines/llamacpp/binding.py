@@ -164,6 +164,15 @@ class LlamaContext:
         """Keep the first ``keep`` positions of a sequence; False if the cache can't."""
         return bool(L.llama_memory_seq_rm(self.memory, seq_id, keep, -1))
 
+    def move_sequence(self, src: int, dst: int) -> None:
+        """Copy sequence ``src``'s KV cells into ``dst``'s stream (replacing what it held).
+
+        Across per-slot streams llama.cpp copies the whole stream buffer, during the next
+        decode; the source keeps its cells. Only a full-range copy is allowed (a partial one
+        aborts the process), hence no positions here.
+        """
+        L.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+
     def decode(self, batch: "Batch") -> int:
         return L.llama_decode(self.ctx, batch.batch)
 
