@@ -184,7 +184,8 @@ def test_a_cannot_replace_bs_document_nor_tell_that_its_name_exists(tenants) -> 
     again = upload(t.base, "shared", [("b_plan.txt", B_PLAN + b" Updated.")], acl="b", headers=t.h["bob"])
     again = wait_job(t.base, again["id"], headers=t.h["bob"])
     assert _only(again)["action"] == "replaced" and _only(again)["document_id"] == b_id
-    upload(t.base, "shared", [("b_plan.txt", B_PLAN)], acl="b", headers=t.h["bob"])  # back as it was
+    back = upload(t.base, "shared", [("b_plan.txt", B_PLAN)], acl="b", headers=t.h["bob"])  # as it was
+    wait_job(t.base, back["id"], headers=t.h["bob"])
 
 
 @pytest.mark.slow
@@ -201,7 +202,8 @@ def test_a_cannot_take_or_delete_a_public_document_or_bs(tenants) -> None:
     assert refused.status_code == 403 and refused.json()["error"]["type"] == "permission_error"
     assert httpx.delete(f"{url}/{_only(t.bob)['document_id']}", headers=t.h["alice"], timeout=30).status_code == 404
     assert httpx.delete(f"{url}/{public_id}", headers=t.h["loner"], timeout=30).status_code == 403
-    assert _doc(t, "alice", public_id).status_code == 200 and _doc(t, "bob", _only(t.bob)["document_id"]).status_code == 200
+    assert _doc(t, "alice", public_id).status_code == 200
+    assert _doc(t, "bob", _only(t.bob)["document_id"]).status_code == 200
 
     # Its own copy A may delete; a key in no group owns its uploads alone.
     assert httpx.delete(f"{url}/{_only(copy)['document_id']}", headers=t.h["alice"], timeout=30).status_code == 200

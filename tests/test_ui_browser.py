@@ -255,7 +255,8 @@ def test_jobs_panel_shows_only_the_keys_own_jobs(browser, data_dir: Path, tmp_pa
                           timeout=30).status_code == 201
         upload(srv.base_url, "panel", [("b_secret_plan.txt", b"Bob's secret plan.")], acl="b", headers=auth["bob"])
         upload(srv.base_url, "panel", [("a_notes.txt", b"Alice's notes.")], acl="a", headers=auth["alice"])
-        context.add_init_script(f"localStorage.setItem('ingot.settings', JSON.stringify({{apiKey: {json.dumps(keys['alice'])}}}))")
+        settings = json.dumps({"apiKey": keys["alice"]})
+        context.add_init_script(f"localStorage.setItem('ingot.settings', {json.dumps(settings)})")
         page = context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(srv.root + "/")

@@ -302,7 +302,9 @@ class KnowledgeBase:
             return []
         return self.catalog.jobs(collection, limit, owner_key=caller.key_id)
 
-    def sync(self, collection: str, roots: list[Path], present: set[str], caller: Caller = OPERATOR) -> list[DocumentRow]:
+    def sync(
+        self, collection: str, roots: list[Path], present: set[str], caller: Caller = OPERATOR
+    ) -> list[DocumentRow]:
         """Remove documents ingested from files under ``roots`` whose file is gone
         (``present``: absolute paths seen now), only those of the caller's own scope (the
         CLI's: the operator's). Returns the removed documents."""
