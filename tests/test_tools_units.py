@@ -22,6 +22,22 @@ def feed_all(pieces: list[str], names: set[str]) -> list[tuple[str, object]]:
     return out + stream.finish()
 
 
+def folded(found: list[tuple[str, object]]) -> tuple[str, list[tuple[str, str]], int]:
+    """The pieces as a client sees them once concatenated: text, (name, arguments) per call,
+    and how many pieces the calls took."""
+    text, calls, pieces = "", [], 0
+    for kind, value in found:
+        if kind == "text":
+            text += value
+        elif kind == "call":
+            calls.append([value.name, value.arguments])
+            pieces += 1
+        else:
+            calls[-1][1] += value
+            pieces += 1
+    return text, [tuple(c) for c in calls], pieces
+
+
 def test_plan_validates_tools_and_choice():
     assert plan_tools(None, None, None) is None
     assert plan_tools([WEATHER], "none", None) is None
@@ -47,19 +63,40 @@ def test_stream_splits_text_and_calls_across_any_delta_boundaries():
     output = 'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
     for size in (1, 3, 7, len(output)):
         found = feed_all([output[i:i + size] for i in range(0, len(output), size)], {"get_weather"})
-        text = "".join(v for k, v in found if k == "text")
-        calls = [v for k, v in found if k == "call"]
-        assert text == "Let me check." and len(calls) == 1, (size, found)
-        assert calls[0].name == "get_weather" and json.loads(calls[0].arguments) == {"city": "Paris"}
+        text, calls, _ = folded(found)
+        assert text == "Let me check." and calls == [("get_weather", '{"city": "Paris"}')], (size, found)
+
+
+def test_a_canonical_call_opens_at_its_name_and_streams_its_arguments_verbatim():
+    arguments = '{"city": "Pa\\"ris}", "tags": [{"a": "{"}], "n": 2}'  # braces in strings, an escaped quote
+    output = f'<tool_call>\n{{"name": "get_weather", "arguments": {arguments}}}\n</tool_call>'
+    stream = ToolCallStream({"get_weather"})
+    head = [p for ch in output[:output.index(arguments) + 1] for p in stream.feed(ch)]
+    assert [k for k, _ in head] == ["call", "arguments"] and head[0][1].arguments == "" and head[1][1] == "{"
+    for size in (1, 2, 5, len(output)):
+        text, calls, pieces = folded(feed_all([output[i:i + size] for i in range(0, len(output), size)],
+                                              {"get_weather"}))
+        assert text == "" and calls == [("get_weather", arguments)], size
+        assert pieces > 2 or size == len(output)
+    # a call cut by max_tokens still streamed what it had
+    cut = output[:output.index('"n"')]
+    assert folded(feed_all(list(cut), {"get_weather"}))[1] == [("get_weather", arguments[:arguments.index('"n"')])]
+
+
+def test_a_call_in_another_key_order_goes_out_whole():
+    output = '<tool_call>{"arguments": {"city": "Oslo"}, "name": "get_weather"}</tool_call>'
+    found = feed_all(list(output), {"get_weather"})
+    assert [k for k, _ in found] == ["call"] and json.loads(found[0][1].arguments) == {"city": "Oslo"}
 
 
 def test_parallel_calls_and_no_stray_whitespace():
     output = ('<tool_call>\n{"name": "add", "arguments": {"a": 1, "b": 2}}\n</tool_call>\n'
               '<tool_call>\n{"name": "add", "arguments": {"a": 3, "b": 4}}\n</tool_call>')
     found = feed_all(list(output), {"add"})
-    assert [k for k, _ in found] == ["call", "call"]
-    assert [json.loads(v.arguments) for _, v in found] == [{"a": 1, "b": 2}, {"a": 3, "b": 4}]
-    assert found[0][1].id != found[1][1].id
+    text, calls, _ = folded(found)
+    assert text == "" and calls == [("add", '{"a": 1, "b": 2}'), ("add", '{"a": 3, "b": 4}')]
+    ids = [v.id for k, v in found if k == "call"]
+    assert len(set(ids)) == 2
 
 
 def test_lenient_forms_fenced_bare_and_unclosed():
@@ -70,7 +107,7 @@ def test_lenient_forms_fenced_bare_and_unclosed():
     (kind, call), = feed_all([bare], names)
     assert kind == "call" and json.loads(call.arguments) == {"city": "Rome"}
     unclosed = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Bern"}}'
-    assert [k for k, _ in feed_all([unclosed], names)] == ["call"]
+    assert folded(feed_all([unclosed], names))[1] == [("get_weather", '{"city": "Bern"}')]
 
 
 def test_text_that_only_looks_like_a_call_stays_text():

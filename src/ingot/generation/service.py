@@ -283,8 +283,9 @@ class GenerationService:
 
 
 async def with_tool_calls(events: EventStream, names: set[str]) -> EventStream:
-    """Each choice's text through a ``ToolCallStream``: calls become ``ToolCallDelta``s (one
-    per call, when it is complete), and a choice that called ends with ``tool_calls``."""
+    """Each choice's text through a ``ToolCallStream``: calls become ``ToolCallDelta``s (a
+    call's first names it, the rest carry its arguments as they arrive), and a choice that
+    called ends with ``tool_calls``."""
     streams: dict[int, ToolCallStream] = {}
     sent: dict[int, int] = {}  # calls sent per choice: the next call's position
 
@@ -294,6 +295,8 @@ async def with_tool_calls(events: EventStream, names: set[str]) -> EventStream:
             if kind == "text":
                 out.append(TextDelta(index, value, logprobs))
                 logprobs = None
+            elif kind == "arguments":  # more of the call opened last
+                out.append(ToolCallDelta(index, sent[index] - 1, value))
             else:
                 out.append(ToolCallDelta(index, sent.get(index, 0), value.arguments, id=value.id, name=value.name))
                 sent[index] = sent.get(index, 0) + 1

@@ -13,9 +13,12 @@ call(s): they always parse and match the schema; a named function is called once
 the parser is lenient where small models drift (a fenced or bare JSON object with
 ``name`` and ``arguments`` instead of the tags).
 
-Streaming: ``ToolCallStream`` turns a choice's text deltas into text and whole calls; a
-call is sent as one ``ToolCallDelta`` when it is complete (id, name and the exact
-arguments), so a client's concatenated fragments always equal the final arguments.
+Streaming: ``ToolCallStream`` turns a choice's text deltas into text and calls. A call in
+the tags' canonical shape (``{"name": ..., "arguments": {...}}``, which the grammar writes)
+opens as soon as its name is read (id and name, no arguments yet) and then streams the
+arguments object's raw text as it arrives, whatever the number of characters per delta,
+until the object closes: the fragments concatenate to exactly the call's arguments. Any
+other shape is sent whole when it is complete.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from ingot.errors import InvalidRequestError
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.S)
+# A call's opening in the canonical shape, up to its arguments object's first brace.
+_HEADER = re.compile(r'^\s*\{\s*"name"\s*:\s*"([A-Za-z0-9_.\-]{1,64})"\s*,\s*"arguments"\s*:\s*(?=\{)')
 
 
 @dataclass(frozen=True)
@@ -257,15 +262,49 @@ def parse_call(raw: str, names: set[str]) -> list[ParsedCall] | None:
 
 
 @dataclass
+class JsonValueEnd:
+    """Finds where one JSON object ends in text that arrives in pieces: brace depth, outside
+    strings (with their escapes). ``feed`` returns how many characters of the piece belong
+    to the object, or None if all of them do and it is still open."""
+
+    depth: int = 0
+    in_string: bool = False
+    escaped: bool = False
+
+    def feed(self, text: str) -> int | None:
+        for i, ch in enumerate(text):
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif ch == "\\":
+                    self.escaped = True
+                elif ch == '"':
+                    self.in_string = False
+            elif ch == '"':
+                self.in_string = True
+            elif ch in "{[":
+                self.depth += 1
+            elif ch in "}]":
+                self.depth -= 1
+                if self.depth == 0:
+                    return i + 1
+        return None
+
+
+@dataclass
 class ToolCallStream:
-    """One choice's output -> ``("text", str)`` and ``("call", ParsedCall)`` pieces, as the
-    deltas arrive. Text that may be the start of a call (a partial ``<tool_call>``, or an
-    answer that opens with ``{`` or a code fence) is held back until it is decided."""
+    """One choice's output -> ``("text", str)``, ``("call", ParsedCall)`` and ``("arguments",
+    str)`` pieces, as the deltas arrive. A ``call`` piece opens a call (a streamed one with
+    empty arguments, followed by its ``arguments`` fragments; a whole one complete). Text
+    that may be the start of a call (a partial ``<tool_call>``, or an answer that opens with
+    ``{`` or a code fence) is held back until it is decided."""
 
     names: set[str]
     calls: int = 0
     _buffer: str = ""
     _in_call: bool = False
+    _arguments: JsonValueEnd | None = None  # the streamed call's arguments, while open
+    _streamed: bool = False  # the current call went out as a streamed call
     _bare: bool | None = None  # None: undecided whether the answer is a bare JSON call
     _spaces: str = ""  # whitespace held between calls (dropped if only calls follow)
     _out: list[tuple[str, Any]] = field(default_factory=list)
@@ -280,6 +319,9 @@ class ToolCallStream:
         if self._bare:
             calls = parse_call(self._buffer, self.names)
             self._emit_calls(calls) if calls else self._text(self._buffer)
+        elif self._in_call and self._streamed:  # EOS after (or inside) a streamed call's arguments
+            if self._arguments is not None and self._buffer:
+                self._out.append(("arguments", self._buffer))
         elif self._in_call:  # ended without the closing tag (EOS right after the JSON)
             calls = parse_call(self._buffer, self.names)
             self._emit_calls(calls) if calls else self._text(OPEN + self._buffer)
@@ -304,11 +346,16 @@ class ToolCallStream:
             if self._bare:
                 return
             if self._in_call:
+                if not self._stream_arguments():
+                    return
                 end = self._buffer.find(CLOSE)
                 if end < 0:
                     return
                 raw, self._buffer = self._buffer[:end], self._buffer[end + len(CLOSE):]
                 self._in_call = False
+                if self._streamed:  # its arguments went out; what is left is the closing brace
+                    self._streamed = False
+                    continue
                 calls = parse_call(raw, self.names)
                 self._emit_calls(calls) if calls else self._text(OPEN + raw + CLOSE)
                 continue
@@ -322,6 +369,31 @@ class ToolCallStream:
             self._text(self._buffer[: len(self._buffer) - keep])
             self._buffer = self._buffer[len(self._buffer) - keep:]
             return
+
+    def _stream_arguments(self) -> bool:
+        """Inside a call: open it once its canonical header is read, then pass its arguments
+        object through as it arrives. True when the rest of the call (up to the closing tag)
+        can be handled whole: the arguments object closed, or the call is not canonical."""
+        if not self._streamed:
+            header = _HEADER.match(self._buffer)
+            if header is None or header.group(1) not in self.names:
+                return True  # not (yet) canonical: decided whole at the closing tag
+            self._buffer = self._buffer[header.end():]
+            self._spaces = ""
+            self._out.append(("call", ParsedCall(new_call_id(), header.group(1), "")))
+            self.calls += 1
+            self._streamed, self._arguments = True, JsonValueEnd()
+        if self._arguments is None:
+            return True
+        end = self._arguments.feed(self._buffer)
+        piece = self._buffer if end is None else self._buffer[:end]
+        if piece:
+            self._out.append(("arguments", piece))
+        self._buffer = "" if end is None else self._buffer[end:]
+        if end is None:
+            return False
+        self._arguments = None
+        return True
 
     def _text(self, text: str) -> None:
         """Send text, holding trailing whitespace back: it is dropped if a call follows."""
