@@ -138,3 +138,13 @@ def test_every_store_error_has_a_status() -> None:
         assert api.status == status, (error, api.status)
         assert api.message == str(error)
     assert to_api_error(StoreError("x")).code == "store_error"
+
+
+@pytest.mark.parametrize("body", [b"[" * (1 << 20), b'{"prompt": "' + b"x" * (1 << 20), b"\xff" * (1 << 20)],
+                         ids=["nested-too-deep", "truncated", "not-utf8"])
+def test_big_body_that_is_not_json_is_400(server, body: bytes) -> None:
+    """Bodies of 1 MiB and more are decoded off the event loop (OffloadedJSONRoute); one
+    that does not decode still gets FastAPI's own 400, never a 500."""
+    response = _post(server, "/v1/completions", body)
+    assert response.status_code == 400, response.text[:300]
+    assert response.json()["error"]["type"] == "invalid_request_error"

@@ -346,8 +346,8 @@ class OffloadedJSONRoute(APIRoute):
                 if len(body) >= OFFLOAD_JSON_BYTES:
                     try:
                         request._json = await REQUEST_POOL.run(json.loads, body)  # Request.json() reads this
-                    except ValueError:
-                        pass  # not JSON: FastAPI parses again and answers its 400
+                    except (ValueError, RecursionError):
+                        pass  # not JSON (or nested too deep): FastAPI parses again and answers its 400
             return await handle(request)
 
         return handler

@@ -23,6 +23,16 @@ async def rag_chat(
     rag: RagService = Depends(get_rag),
     principal: Principal = Depends(get_principal),
 ) -> Response:
+    refuse_oversized_question(rag, body)
     usage = include_usage(body)
     return await respond(request, rag.ask(body, principal.groups), full=chat.chat_completion,
                          stream=(lambda events: chat.chat_chunks(events, usage)) if body.stream else None)
+
+
+def refuse_oversized_question(rag: RagService, body: RagChatRequest) -> None:
+    """A question too long for any prompt is refused before it is embedded for the search
+    and tokenized for the prompt budget (both would run on the event loop): the question
+    always goes into the prompt whole, so the generation service's character bound holds."""
+    last = body.messages[-1]
+    if last.role == "user" and isinstance(last.content, str):
+        rag.generation.check_prompt_chars(last.content, "messages")
