@@ -1,5 +1,7 @@
 """``ingot eval retrieval``: nDCG@10, recall@10/100, MRR@10 and queries/s of the real
-retrieval pipeline on a BEIR-format dataset."""
+retrieval pipeline on a BEIR-format dataset. ``ingot eval rag``: answer, citation and
+refusal accuracy of RAG answers on a golden set (metrics in ``ingot.eval.rag``), asked in
+this process or over HTTP."""
 
 from __future__ import annotations
 
@@ -77,3 +79,164 @@ def retrieval(
         table.add_row(r["mode"], f"{r['ndcg_at_10']:.4f}", f"{r['recall_at_10']:.4f}", f"{r['recall_at_100']:.4f}",
                       f"{r['mrr_at_10']:.4f}", f"{r['queries_per_second']:.1f}")
     console.print(table)
+
+
+@eval_app.command("rag")
+def rag(
+    golden: Path = typer.Argument(..., help="Golden set: one JSON per line {question, doc, pages, answer_any, kind}."),
+    collection: list[str] = typer.Option(..., "--collection", help="Collection(s) the documents were ingested into."),
+    url: Optional[str] = typer.Option(None, help="Base URL of a running server (…/v1); default: answer in this process."),
+    api_key: Optional[str] = typer.Option(None, envvar="INGOT_API_KEY", help="Bearer key for --url."),
+    model: Optional[str] = typer.Option(None, help="Chat model (default INGOT_MODEL; with --url: the served one)."),
+    top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, max=50, help="Passages (default INGOT_RAG_TOP_K)."),
+    max_tokens: int = typer.Option(256, min=1, help="Answer length limit (as `ingot ask`)."),
+    limit: Optional[int] = typer.Option(None, min=1, help="Only the first N questions (quick checks)."),
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report (every answer) here."),
+    config: Optional[Path] = ConfigOpt,
+) -> None:
+    """Ask every golden question through the RAG service `ingot ask` uses and score the
+    answers: fact found, right document+page cited, refusals, latency, per kind."""
+    from ingot.eval.rag import GoldenError, load_golden, report
+
+    try:
+        items = load_golden(golden)[:limit]
+    except GoldenError as exc:
+        fail(str(exc))
+    body = {"max_tokens": max_tokens, "temperature": 0, **({"top_k": top_k} if top_k else {}),
+            **({"model": model} if model else {})}
+    if url:
+        records, model_id = _rag_remote(url, api_key, collection, items, body)
+    else:
+        settings = settings_or_exit(config, **({"model": model} if model else {}))
+        records, model_id = run_or_exit(_rag_here(settings, collection, items, body))
+    out = report(records, {"golden": str(golden), "collections": collection, "model": model_id, "url": url,
+                           "max_tokens": max_tokens, "top_k": top_k})
+    _print_rag(out)
+    if json_path is not None:
+        try:
+            json_path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            fail(f"cannot write {json_path}: {exc}")
+        err.print(f"report written to {json_path}", markup=False, highlight=False)
+
+
+def _rag_progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TextColumn("{task.fields[last]}"), console=err, transient=True)
+
+
+def _question_body(question: str, collections: list[str], body: dict) -> dict:
+    return {"messages": [{"role": "user", "content": question}], "collections": collections, **body}
+
+
+async def _rag_here(settings, collections: list[str], items: list, body: dict) -> tuple[list, str]:  # noqa: ANN001
+    """In this process: the same RagService and response rendering as `ingot ask`."""
+    from ingot.bootstrap import running
+    from ingot.errors import ContextLengthError, InvalidRequestError
+    from ingot.eval.rag import AskError, run
+    from ingot.rag.protocol import RagChatRequest
+    from ingot.server.openai.chat import chat_completion
+
+    async with running(settings) as services:
+        for name in collections:
+            services.kb.collection(name)  # an unknown collection fails here, before any question
+        rag = services.rag
+
+        async def ask(item) -> dict:  # noqa: ANN001
+            try:
+                request = RagChatRequest.model_validate(_question_body(item.question, collections, body))
+                return await chat_completion(await rag.ask(request, None))
+            except (InvalidRequestError, ContextLengthError) as exc:  # this question only
+                raise AskError(str(exc)) from exc
+
+        with _rag_progress() as progress:
+            task = progress.add_task("questions", total=len(items), last="")
+            records = await run(items, ask, on_done=lambda r: progress.update(
+                task, advance=1, last=f"last {r.seconds:.1f} s"))
+        return records, services.generation.model_id
+
+
+def _rag_remote(url: str, api_key: Optional[str], collections: list[str], items: list,
+                body: dict) -> tuple[list, str]:
+    """Over HTTP against a running server: POST …/rag/chat/completions per question."""
+    import asyncio
+
+    import httpx
+
+    from ingot.eval.rag import AskError, run
+
+    base = url.rstrip("/")
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    served: list[str] = []
+
+    async def go() -> list:
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=600) as client:
+            for name in collections:
+                _ok_or_fail(await client.get(f"/collections/{name}"))
+
+            async def ask(item) -> dict:  # noqa: ANN001
+                r = await client.post("/rag/chat/completions", json=_question_body(item.question, collections, body))
+                if r.status_code in (400, 413, 422):  # this question only
+                    raise AskError(_error_message(r))
+                _ok_or_fail(r)
+                answer = r.json()
+                served[:] = [answer.get("model") or ""]
+                return answer
+
+            with _rag_progress() as progress:
+                task = progress.add_task("questions", total=len(items), last="")
+                return await run(items, ask, on_done=lambda rec: progress.update(
+                    task, advance=1, last=f"last {rec.seconds:.1f} s"))
+
+    try:
+        records = asyncio.run(go())
+    except httpx.HTTPError as exc:
+        fail(f"cannot reach {url}: {exc}")
+    return records, served[0] if served else ""
+
+
+def _error_message(response) -> str:  # noqa: ANN001 - httpx.Response
+    try:
+        return str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {response.status_code}: {response.text[:200]}"
+
+
+def _ok_or_fail(response) -> None:  # noqa: ANN001 - httpx.Response
+    if response.status_code >= 400:
+        fail(_error_message(response))
+
+
+def _fraction(hits: int, total: int) -> str:
+    return f"{hits}/{total} ({hits / total:.0%})" if total else "-"
+
+
+def _print_rag(out: dict) -> None:
+    """The summary table, then one row per kind."""
+    s = out["summary"]
+    table = Table(title=f"RAG answers: {out['golden']} ({s['questions']} questions, model {out['model']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    rows = [
+        ("answer + citation (answerable)", _fraction(s["correct_answerable"], s["answerable"])),
+        ("answer accuracy", _fraction(s["answer_hits"], s["answerable"])),
+        ("citation accuracy", _fraction(s["citation_hits"], s["answerable"])),
+        ("  cited with an \\[n] marker", _fraction(s["marked_citation_hits"], s["answerable"])),
+        ("refusal accuracy (all)", _fraction(s["refusal_hits"], s["questions"])),
+        ("  unanswerable refused", _fraction(s["refused_unanswerable"], s["unanswerable"])),
+        ("  answerable refused (false)", _fraction(s["refused_answerable"], s["answerable"])),
+        ("errors", str(s["errors"])),
+        ("latency p50 / p95", f"{s['latency_p50_s'] or 0:.2f} s / {s['latency_p95_s'] or 0:.2f} s"),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    kinds = Table(title="per kind")
+    for column in ("kind", "n", "answer", "citation", "answer+citation", "refusal", "p50 s"):
+        kinds.add_column(column, justify="right" if column != "kind" else "left")
+    for kind, k in out["by_kind"].items():
+        kinds.add_row(kind, str(k["questions"]), _fraction(k["answer_hits"], k["answerable"]),
+                      _fraction(k["citation_hits"], k["answerable"]),
+                      _fraction(k["correct_answerable"], k["answerable"]),
+                      _fraction(k["refusal_hits"], k["questions"]), f"{k['latency_p50_s'] or 0:.2f}")
+    console.print(kinds)
