@@ -1,7 +1,8 @@
 """Agent frameworks and structured-output clients, unmodified, against the real server: the
 openai SDK's ``parse`` helpers, instructor's default TOOLS mode, LlamaIndex ``FunctionAgent``
-(streamed tool calls), openai-agents on its default Responses path, and pydantic-ai with a
-function tool on both its chat and its Responses model.
+(streamed tool calls), openai-agents on its default Responses path, pydantic-ai with a
+function tool on both its chat and its Responses model, Haystack's ``OpenAIChatGenerator``
+with tools (and the result sent back), and LangChain's ``ChatNVIDIA.bind_tools``.
 
 Each test forces the call it depends on (a named or required ``tool_choice``, or a
 structured output the client turns into a forced tool / JSON schema), because the grammar
@@ -159,3 +160,53 @@ def test_pydantic_ai_agent_with_a_tool_on_the_responses_api(server, model_id):
     from pydantic_ai.providers.openai import OpenAIProvider
 
     _run_pydantic_ai(OpenAIResponsesModel(model_id, provider=OpenAIProvider(base_url=server.base_url, api_key="x")))
+
+
+def test_haystack_chat_generator_with_tools_and_the_result_sent_back(server, model_id):
+    from haystack.components.generators.chat import OpenAIChatGenerator
+    from haystack.dataclasses import ChatMessage
+    from haystack.tools import Tool
+    from haystack.utils import Secret
+
+    seen: list[str] = []
+
+    def get_weather(city: str) -> str:
+        seen.append(city)
+        return f"sunny in {city}"
+
+    tool = Tool(name="get_weather", description="Current weather in a city", function=get_weather,
+                parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+    generator = OpenAIChatGenerator(api_key=Secret.from_token("x"), model=model_id, api_base_url=server.base_url,
+                                    tools=[tool], generation_kwargs={"tool_choice": "required", "temperature": 0,
+                                                                     "max_tokens": 60})
+    question = ChatMessage.from_user("What's the weather in Paris?")
+    reply = generator.run([question])["replies"][0]
+    assert reply.tool_calls and reply.tool_calls[0].tool_name == "get_weather"
+    assert set(reply.tool_calls[0].arguments) == {"city"}
+    call = reply.tool_calls[0]
+    result = ChatMessage.from_tool(tool.invoke(**call.arguments), origin=call)
+    assert seen and result.tool_call_result.result == f"sunny in {seen[0]}"
+    answer = generator.run([question, reply, result],
+                           generation_kwargs={"tool_choice": "none", "max_tokens": 30})["replies"][0]
+    assert answer.text and not answer.tool_calls
+
+
+def test_chat_nvidia_bind_tools(server, model_id):
+    import warnings
+
+    from langchain_core.tools import tool
+    from langchain_nvidia_ai_endpoints import ChatNVIDIA
+
+    @tool
+    def get_weather(city: str) -> str:
+        """Current weather in a city."""
+        return f"sunny in {city}"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "not known to support tools": its table lists NVIDIA's hosted models only
+        llm = ChatNVIDIA(base_url=server.base_url, api_key="x", model=model_id, temperature=0, max_tokens=60)
+        bound = llm.bind_tools([get_weather], tool_choice="get_weather")
+    message = bound.invoke("What's the weather in Paris?")
+    assert message.tool_calls and message.tool_calls[0]["name"] == "get_weather"
+    assert set(message.tool_calls[0]["args"]) == {"city"}
+    assert get_weather.invoke(message.tool_calls[0]["args"]).startswith("sunny in ")
