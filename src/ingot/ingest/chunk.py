@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -75,26 +76,62 @@ def chunk_document(
     max_tokens: int = 512,
     overlap_tokens: int = 64,
     tokenizer: Any = None,
+    timeout_s: float | None = None,
+    max_chunks: int | None = None,
 ) -> list[Chunk]:
     """Chunks of a document's elements (see the module docstring for the rules).
 
     ``tokenizer``: the embedding model's, as a :class:`TokenCounter`, a
     ``tokenizers.Tokenizer``, a Hugging Face ``PreTrainedTokenizer`` or any
     ``callable(text) -> token count``; None (no embedder at hand) for
-    :func:`approximate_counter`."""
+    :func:`approximate_counter`.
+
+    ``timeout_s`` and ``max_chunks`` bound the work (the caller runs this in its own
+    process): past either, :class:`ChunkingError` with reason ``timeout`` or
+    ``too_large``, so a pathological file fails alone instead of stalling the queue."""
     counter = TokenCounter.of(tokenizer)
     budget = max_tokens - counter.special_tokens
     if budget < 8:
         raise ValueError(f"max_tokens={max_tokens} leaves no room for text")
     overlap = max(0, min(overlap_tokens, budget // 2))
+    limits = _Limits(timeout_s, max_chunks)
     drafts: list[list[_Piece]] = []
     for section in _sections(elements):
-        pieces = [p for index, element in section for p in _pieces(element, index, counter, budget, overlap)]
-        drafts += _Packer(counter, budget, max_tokens, overlap).pack(pieces)
+        pieces = [p for index, element in section for p in _pieces(element, index, counter, budget, overlap, limits)]
+        drafts += _Packer(counter, budget, max_tokens, overlap, limits, len(drafts)).pack(pieces)
     return [_finish(draft, i, document_id, content_hash, counter) for i, draft in enumerate(drafts)]
 
 
+class ChunkingError(Exception):
+    """Chunking stopped at a limit. ``reason`` is one of the stable codes extraction uses
+    (``timeout``, ``too_large``), so a job item reports it the same way."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class _Limits:
+    """The time and size bounds of one ``chunk_document`` call, checked as pieces are made
+    and packed (a clock read per piece is far cheaper than the piece itself)."""
+
+    def __init__(self, timeout_s: float | None, max_chunks: int | None) -> None:
+        self.timeout_s = timeout_s
+        self.deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        self.max_chunks = max_chunks
+
+    def check(self, chunks: int = 0) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise ChunkingError("timeout", f"chunking took longer than {self.timeout_s:.0f} s and was stopped")
+        if self.max_chunks is not None and chunks > self.max_chunks:
+            raise ChunkingError("too_large", f"the document makes more than {self.max_chunks} chunks")
+
+
 # ---------------------------------------------------------------- token counting
+
+
+_CACHE_MAX_CHARS = 16_384
 
 
 class TokenCounter:
@@ -133,7 +170,9 @@ class TokenCounter:
     def __call__(self, text: str) -> int:
         value = self._cache.get(text)
         if value is None:
-            value = self._cache[text] = self._count(text) if text else 0
+            value = self._count(text) if text else 0
+            if len(text) <= _CACHE_MAX_CHARS:  # a chunk-sized text; caching every prefix of a
+                self._cache[text] = value  # 1 MB element kept gigabytes alive
         return value
 
     def with_specials(self, text: str) -> int:
@@ -198,23 +237,44 @@ class _Piece:
     overlap: bool = False  # carried over from the previous chunk
 
 
-def _pieces(element: Element, index: int, count: TokenCounter, budget: int, overlap: int = 0) -> list[_Piece]:
-    """An element as packer pieces: whole when it fits a chunk, else items / sentences,
-    and sentences longer than ``budget - overlap`` by words (so the overlap carried into
-    the next chunk still leaves room for the next part)."""
+def _pieces(
+    element: Element, index: int, count: TokenCounter, budget: int, overlap: int = 0, limits: ChunkLimits | None = None
+) -> list[_Piece]:
+    """An element as packer pieces: whole when it fits a chunk, else items / lines /
+    sentences (:func:`_units`), and units longer than ``budget - overlap`` by words (so
+    the overlap carried into the next chunk still leaves room for the next part)."""
     text = element.text.strip()
     if element.kind == "table":
         return _table_pieces(element, text, index, count, budget)
     role = "title" if element.kind == "title" else "text"
-    if count(text) <= budget:
+    if _fits(text, count, budget):
         return [_Piece(text, count(text), "\n\n", role, element)]
-    units = _split_lines(text) if element.kind == "list" else _split_sentences(text)
     out: list[_Piece] = []
-    for unit_text, sep in units:
+    for unit_text, sep in _units(element, text, count, budget - overlap):
+        if limits is not None:
+            limits.check()
         for part, part_sep in _fit(unit_text, sep, count, budget - overlap):
             out.append(_Piece(part, count(part), part_sep, role, element))
     if out:
         out[0].sep = "\n\n"
+    return out
+
+
+def _units(element: Element, text: str, count: TokenCounter, budget: int) -> list[tuple[str, str]]:
+    """How an oversized element is cut before words: a list between items; a
+    line-structured text (``meta["lines"]``: logs, JSON, JSONL, code) between lines, so
+    records are grouped up to the budget; prose at sentence ends, and a "sentence" still
+    over the budget that spans lines (a log or pretty-printed JSON with no full stop in
+    a megabyte) at its line breaks rather than as one run of words."""
+    if element.kind == "list" or element.meta.get("lines"):
+        return _split_lines(text)
+    out: list[tuple[str, str]] = []
+    for sentence, sep in _split_sentences(text):
+        if "\n" in sentence and not _fits(sentence, count, budget):
+            lines = _split_lines(sentence)
+            out += [(lines[0][0], sep), *lines[1:]]
+        else:
+            out.append((sentence, sep))
     return out
 
 
@@ -283,33 +343,60 @@ def _split_sentences(text: str) -> list[tuple[str, str]]:
 
 def _fit(text: str, sep: str, count: TokenCounter, budget: int) -> list[tuple[str, str]]:
     """A unit as parts of at most ``budget`` tokens: whole if it fits, else the longest
-    word prefixes that fit, else (one giant word) character slices."""
-    if count(text) <= budget:
+    word prefixes that fit, else (one giant word) character slices. Parts are found by
+    offset with a galloping search, so the cost is linear in the unit's length."""
+    if _fits(text, count, budget):
         return [(text, sep)]
     words = text.split()
     if len(words) > 1:
         parts: list[tuple[str, str]] = []
-        while words:
-            take = _longest_prefix(len(words), lambda n: count(" ".join(words[:n])) <= budget)
-            if take == 0:  # the first word alone is too long
-                parts += _fit(words[0], sep if not parts else " ", count, budget)
-                words = words[1:]
+        start = 0
+        while start < len(words):
+            first = start
+            take = _longest_prefix(len(words) - first, lambda n: count(" ".join(words[first : first + n])) <= budget)
+            if take == 0:  # the word alone is too long
+                parts += _fit(words[first], sep if not parts else " ", count, budget)
+                start += 1
                 continue
-            parts.append((" ".join(words[:take]), sep if not parts else " "))
-            words = words[take:]
+            parts.append((" ".join(words[first : first + take]), sep if not parts else " "))
+            start += take
         return parts
     parts = []
-    rest = text
-    while rest:
-        take = max(1, _longest_prefix(len(rest), lambda n: count(rest[:n]) <= budget))
-        parts.append((rest[:take], sep if not parts else ""))
-        rest = rest[take:]
+    start = 0
+    while start < len(text):
+        first = start
+        take = max(1, _longest_prefix(len(text) - first, lambda n: count(text[first : first + n]) <= budget))
+        parts.append((text[first : first + take], sep if not parts else ""))
+        start += take
     return parts
 
 
+_PROBE_CHARS_PER_TOKEN = 16
+
+
+def _fits(text: str, count: TokenCounter, budget: int) -> bool:
+    """``count(text) <= budget`` without tokenizing a megabyte to learn that it does not
+    fit: when a prefix cut at whitespace is already over the budget, so is the text
+    (tokenizers split at whitespace first, so tokens only add up past the cut)."""
+    probe = budget * _PROBE_CHARS_PER_TOKEN
+    if len(text) > probe:
+        head = text[:probe]
+        cut = max(head.rfind(" "), head.rfind("\n"))
+        if cut > 0 and count(head[:cut]) > budget:
+            return False
+    return count(text) <= budget
+
+
 def _longest_prefix(size: int, fits: Callable[[int], bool]) -> int:
-    """Largest n in [0, size] with fits(n), assuming fits is monotone (binary search)."""
-    low, high = 0, size
+    """Largest n in [0, size] with fits(n), assuming fits is monotone. Galloping (1, 2,
+    4, ...) before the binary search makes the cost follow the answer, not ``size``:
+    cutting a megabyte into chunk-sized parts must not count the whole rest each time."""
+    if size <= 0 or not fits(1):
+        return 0
+    low, high = 1, 2
+    while high <= size and fits(high):
+        low, high = high, high * 2
+    high = min(high - 1, size)
     while low < high:
         middle = (low + high + 1) // 2
         if fits(middle):
@@ -325,8 +412,13 @@ def _longest_prefix(size: int, fits: Callable[[int], bool]) -> int:
 class _Packer:
     """Greedy packing of one section's pieces into chunk drafts."""
 
-    def __init__(self, count: TokenCounter, budget: int, max_tokens: int, overlap: int) -> None:
+    def __init__(
+        self, count: TokenCounter, budget: int, max_tokens: int, overlap: int, limits: _Limits | None = None,
+        earlier: int = 0,
+    ) -> None:
         self.count = count
+        self.limits = limits or _Limits(None, None)
+        self.earlier = earlier  # chunks of earlier sections, for the chunk-count limit
         self.budget = budget
         self.max_tokens = max_tokens
         self.overlap = overlap
@@ -346,6 +438,7 @@ class _Packer:
     def pack(self, pieces: Iterable[_Piece]) -> list[list[_Piece]]:
         self.queue = deque(pieces)
         while self.queue:
+            self.limits.check(self.earlier + len(self.drafts))
             piece = self.queue.popleft()
             if piece.role == "header":
                 self._table_start(piece)

@@ -17,7 +17,10 @@ parser rather than guesses:
   more than ``table_rows_per_element`` body rows are split, the header row repeated.
 
 Anything else (.txt, .log, .rst, .json, no extension) is plain text: paragraphs are runs
-of lines separated by blank lines, kind ``text``, line breaks inside kept.
+of lines separated by blank lines, kind ``text``, line breaks inside kept. Line-structured
+formats (logs, JSON, JSONL/NDJSON) mark their paragraphs ``meta["lines"]``: one record per
+line (or a pretty-printed JSON value over many lines) has no sentence ends, so the
+chunker groups whole lines up to its budget instead of cutting a megabyte at words.
 
 Every element has ``page=None`` and ``meta["line"]`` (1-based first source line). Bytes are
 decoded by :func:`decode_text` (BOM, then strict UTF-8, then charset-normalizer).
@@ -32,6 +35,7 @@ from typing import Any
 from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
 
 MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd", ".mkdn"}
+LINE_SUFFIXES = {".log", ".json", ".jsonl", ".ndjson"}
 
 WESTERN = "cp1252"
 WESTERN_CHAOS_MARGIN = 0.1
@@ -52,7 +56,7 @@ def extract(data: bytes, options: ExtractOptions) -> Extraction:
     if PurePath(options.filename).suffix.lower() in MARKDOWN_SUFFIXES:
         elements = markdown_elements(text, options.table_rows_per_element)
     else:
-        elements = plain_elements(text)
+        elements = plain_elements(text, lines=PurePath(options.filename).suffix.lower() in LINE_SUFFIXES)
     if not elements:
         raise ExtractionError("empty", "the file has no text")
     return Extraction(elements=elements, pages=None)
@@ -92,8 +96,10 @@ def _decode(data: bytes) -> str:
 # ---------------------------------------------------------------- plain text
 
 
-def plain_elements(text: str) -> list[Element]:
-    """Blank-line separated paragraphs, line breaks inside a paragraph kept."""
+def plain_elements(text: str, lines: bool = False) -> list[Element]:
+    """Blank-line separated paragraphs, line breaks inside a paragraph kept; ``lines``:
+    the text is line-structured (see the module docstring)."""
+    meta: dict[str, Any] = {"lines": True} if lines else {}
     elements: list[Element] = []
     lines: list[str] = []
     start = 0
@@ -104,7 +110,7 @@ def plain_elements(text: str) -> list[Element]:
             lines.append(line.rstrip())
         elif lines:
             body = "\n".join(lines).strip("\n")
-            elements.append(Element(kind="text", text=_dedent(body), meta={"line": start}))
+            elements.append(Element(kind="text", text=_dedent(body), meta={"line": start, **meta}))
             lines = []
     return elements
 
@@ -197,7 +203,8 @@ class _MarkdownWalker:
 
     def _code(self, token: Any) -> None:
         language = (token.info or "").strip().split(" ")[0]
-        self._emit("text", token.content.rstrip(), token, code=True, **({"language": language} if language else {}))
+        self._emit("text", token.content.rstrip(), token, code=True, lines=True,
+                   **({"language": language} if language else {}))
         self.pos += 1
 
     def _html(self, token: Any) -> None:
