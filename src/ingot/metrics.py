@@ -169,3 +169,11 @@ class KnowledgeBaseMetrics:
             ["mode"], registry=registry, buckets=SEARCH_LATENCY_BUCKETS,
         )
         self.searches = Counter("search_requests_total", "Searches by mode.", ["mode"], registry=registry)
+        self.data_free_bytes = Gauge(
+            "ingot_data_free_bytes", "Free bytes on the data volume (uploads get 507 below INGOT_INGEST_MIN_FREE_BYTES).",
+            registry=registry,
+        )
+
+    def watch_free_space(self, free_bytes: Callable[[], float]) -> None:
+        """Read the data volume's free space at scrape time, so the gauge is never stale."""
+        self.data_free_bytes.set_function(free_bytes)
