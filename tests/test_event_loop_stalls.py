@@ -97,6 +97,14 @@ def test_8mb_embedding_input_does_not_stall(server) -> None:
     assert slowest < MAX_PROBE, f"a liveness probe took {slowest:.2f} s"
 
 
+@pytest.mark.slow  # ~10 s: 2,048 embeddings computed
+def test_2048_embeddings_answer_does_not_stall(server) -> None:
+    """The answer's JSON (~15 MB of floats; 2.5 s as one JSONResponse) is written off the loop."""
+    status, head, slowest = probed(server.root, "/v1/embeddings", {"input": [f"short text {i}" for i in range(2048)]})
+    assert status == 200 and head.startswith(b'{"object":"list","data":[{"object":"embedding"'), head[:200]
+    assert slowest < MAX_PROBE, f"a liveness probe took {slowest:.2f} s"
+
+
 def test_early_refusal_leaves_borderline_prompts_to_the_engine(server) -> None:
     """The early refusal (GenerationService.check_prompt_chars) only refuses text longer
     than context * the longest token piece, which no prompt that fits can be: a prompt

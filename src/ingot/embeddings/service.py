@@ -148,15 +148,10 @@ class EmbeddingService:
         m.tokens.labels(self.model_id).inc(tokens)
         usage.charge(embedding=tokens)
         m.latency.labels(self.model_id, "embeddings").observe(time.monotonic() - started)
-        return {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": _encode_vector(v, req.encoding_format)}
-                for i, v in enumerate(vectors)
-            ],
-            "model": model,
-            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-        }
+        # 2,048 vectors as Python floats take ~0.1 s: in the pool too (one vector at a time).
+        data = await REQUEST_POOL.run(_data, vectors, req.encoding_format, size=vectors.size)
+        return {"object": "list", "data": data, "model": model,
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
 def _text_size(raw: Any) -> int:
@@ -166,6 +161,10 @@ def _text_size(raw: Any) -> int:
     if isinstance(raw, list):
         return sum(len(x) if isinstance(x, (str, list)) else 1 for x in raw)
     return 0
+
+
+def _data(vectors: np.ndarray, fmt: str) -> list[dict[str, Any]]:
+    return [{"object": "embedding", "index": i, "embedding": _encode_vector(v, fmt)} for i, v in enumerate(vectors)]
 
 
 def _encode_vector(vector: np.ndarray, fmt: str) -> list[float] | str:
