@@ -29,6 +29,7 @@ from ingot.eval.rag import (
     parse_golden,
     percentile,
     score,
+    spread,
     summarize,
 )
 from serverutil import REPO
@@ -85,6 +86,12 @@ def test_percentile_interpolates_between_ranks() -> None:
     assert percentile([1, 2, 3, 4], 95) == pytest.approx(3.85)  # rank 2.85: 3 + 0.85 * (4 - 3)
     assert percentile([7.0], 95) == 7.0
     assert percentile([], 50) is None
+
+
+def test_spread_takes_evenly_spaced_questions() -> None:
+    items = [_item(i, None, None, [], "k") for i in range(1, 11)]
+    assert [i.line for i in spread(items, 4)] == [1, 3, 6, 8]  # indices 0, 2, 5, 7 of 10
+    assert spread(items, 20) == items
 
 
 def _item(line: int, doc: str | None, pages: list[int] | None, answers: list[str], kind: str) -> GoldenItem:

@@ -91,17 +91,20 @@ def rag(
     top_k: Optional[int] = typer.Option(None, "--top-k", "-k", min=1, max=50, help="Passages (default INGOT_RAG_TOP_K)."),
     max_tokens: int = typer.Option(256, min=1, help="Answer length limit (as `ingot ask`)."),
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N questions (quick checks)."),
+    sample: Optional[int] = typer.Option(None, min=1, help="N questions evenly spread over the set (slow models)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report (every answer) here."),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Ask every golden question through the RAG service `ingot ask` uses and score the
     answers: fact found, right document+page cited, refusals, latency, per kind."""
-    from ingot.eval.rag import GoldenError, load_golden, report
+    from ingot.eval.rag import GoldenError, load_golden, report, spread
 
     try:
         items = load_golden(golden)[:limit]
     except GoldenError as exc:
         fail(str(exc))
+    if sample:
+        items = spread(items, sample)
     body = {"max_tokens": max_tokens, "temperature": 0, **({"top_k": top_k} if top_k else {}),
             **({"model": model} if model else {})}
     if url:
@@ -110,7 +113,7 @@ def rag(
         settings = settings_or_exit(config, **({"model": model} if model else {}))
         records, model_id = run_or_exit(_rag_here(settings, collection, items, body))
     out = report(records, {"golden": str(golden), "collections": collection, "model": model_id, "url": url,
-                           "max_tokens": max_tokens, "top_k": top_k})
+                           "max_tokens": max_tokens, "top_k": top_k, "limit": limit, "sample": sample})
     _print_rag(out)
     if json_path is not None:
         try:

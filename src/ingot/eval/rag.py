@@ -128,6 +128,15 @@ def load_golden(path: str | Path) -> list[GoldenItem]:
     return parse_golden(text.splitlines(), str(path))
 
 
+def spread(items: Sequence[GoldenItem], n: int) -> list[GoldenItem]:
+    """``n`` items evenly spaced through the set (first included), for a quick run of a slow
+    model that still samples every kind (the set is grouped by kind; ``--limit`` would
+    take the first kind only)."""
+    if n >= len(items):
+        return list(items)
+    return [items[i * len(items) // n] for i in range(n)]
+
+
 # ---------------------------------------------------------------- scoring one answer
 
 
