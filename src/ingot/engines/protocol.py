@@ -18,6 +18,18 @@ from ingot.errors import ContextLengthError, InvalidRequestError
 FinishReason = Literal["stop", "length", "abort"]
 
 
+@dataclass(frozen=True)
+class LazyGrammar:
+    """A grammar that starts only when the output writes ``trigger`` and stops when it
+    writes ``end`` (auto-mode tool calls: free text until ``<tool_call>``, then a valid
+    call through ``</tool_call>``, then free again). ``grammar``'s root matches what
+    follows the trigger, up to and including ``end``."""
+
+    trigger: str
+    grammar: str
+    end: str
+
+
 @dataclass
 class SamplingParams:
     max_tokens: int | None = None  # None: up to the end of the context
@@ -35,6 +47,7 @@ class SamplingParams:
     logprobs: int | None = None  # None: off; k >= 0: chosen token plus k alternatives
     prompt_logprobs: int | None = None  # for echo: log-probs of each prompt token
     grammar: str | None = None  # GBNF, enforced per token
+    lazy_grammar: LazyGrammar | None = None  # GBNF enforced between a trigger and an end marker
     ignore_eos: bool = False
     include_stop_str_in_output: bool = False
 

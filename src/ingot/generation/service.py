@@ -185,6 +185,8 @@ class GenerationService:
             grammar = grammar_for_json_schema(req.response_format.json_schema.schema_)  # type: ignore[union-attr]
         logprobs = (req.top_logprobs or 0) if req.logprobs else None
         params = req.to_sampling_params(req.completion_budget(), logprobs, None, grammar, self.sampling_defaults)
+        if plan is not None and not plan.forced and grammar is None:
+            params.lazy_grammar = plan.lazy_grammar()
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
         n = req.n or 1
         requests = [GenerationRequest(f"{request_id}-{i}", prompt, with_seed(params, i), req.model) for i in range(n)]

@@ -9,9 +9,11 @@ the history's calls and results as the same tags, so the model sees one conventi
 
 ``tool_choice`` required / a named function: a GBNF grammar built from the functions'
 JSON schemas forces the output to be one (or, with ``parallel_tool_calls``, several) valid
-call(s): they always parse and match the schema; a named function is called once. ``auto``: the model may answer or call;
-the parser is lenient where small models drift (a fenced or bare JSON object with
-``name`` and ``arguments`` instead of the tags).
+call(s): they always parse and match the schema; a named function is called once.
+``auto``: the model may answer or call; once it writes ``<tool_call>`` the same call
+grammar holds until ``</tool_call>`` (a lazy grammar), so a call it starts is valid. The
+parser stays lenient where small models drift (a fenced or bare JSON object with ``name``
+and ``arguments`` instead of the tags).
 
 Streaming: ``ToolCallStream`` turns a choice's text deltas into text and calls. A call in
 the tags' canonical shape (``{"name": ..., "arguments": {...}}``, which the grammar writes)
@@ -31,6 +33,7 @@ from typing import Any, Literal
 
 from llama_cpp.llama_grammar import json_schema_to_gbnf
 
+from ingot.engines.protocol import LazyGrammar
 from ingot.errors import InvalidRequestError
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -76,14 +79,23 @@ class ToolPlan:
         return {t.name for t in self.tools}
 
     def grammar(self) -> str:
-        """GBNF that admits only valid calls, from the first token (a forced call).
+        """GBNF that admits only valid calls, from the first token (a forced call)."""
+        repeat = ' ("\\n" tool-call)*' if self.many else ""
+        return (f"root ::= tool-call{repeat}\n"
+                f'tool-call ::= "{OPEN}\\n" tool-call-json "\\n{CLOSE}"\n' + self._call_json())
 
-        Auto mode has no grammar: llama.cpp's lazy grammar (triggered by ``<tool_call>``)
-        aborts the whole process when the token that completes the trigger carries text the
-        grammar rejects (``></`` after ``<tool_call>``: "Unexpected empty grammar stack",
-        a C++ exception through ctypes), found by benchmarks/tools.py. Auto-mode calls are
-        parsed leniently instead; a guarded lazy grammar is a follow-up."""
-        tools = [t for t in self.tools if self.choice == "required" or t.name == self.choice]
+    def lazy_grammar(self) -> LazyGrammar:
+        """Auto mode: free text until the model writes ``<tool_call>``, then only a valid call
+        to one of the tools through ``</tool_call>``, then free again (another call, or text).
+        The engine starts it on a token boundary (engines/llamacpp/trigger.py): llama.cpp's
+        own lazy grammar aborted the process when the trigger ended mid-token."""
+        grammar = f'root ::= "\\n"? tool-call-json "\\n"? "{CLOSE}"\n' + self._call_json()
+        return LazyGrammar(trigger=OPEN, grammar=grammar, end=CLOSE)
+
+    def _call_json(self) -> str:
+        """GBNF rules for one call's JSON, ``tool-call-json``: a tool's name and arguments
+        that match its schema (the chosen tool's, or any tool's)."""
+        tools = [t for t in self.tools if self.choice in ("auto", "required") or t.name == self.choice]
         alternatives = [{
             "type": "object",
             "properties": {"name": {"const": t.name}, "arguments": t.parameters or {"type": "object"}},
@@ -94,10 +106,7 @@ class ToolPlan:
             body = json_schema_to_gbnf(json.dumps(schema))
         except Exception as exc:  # the converter raises bare Exceptions on schemas it cannot handle
             raise InvalidRequestError(f"a tool's parameters schema cannot be enforced: {exc}", "tools") from exc
-        body = re.sub(r"^root ::=", "tool-call-json ::=", body, flags=re.M)
-        repeat = ' ("\\n" tool-call)*' if self.many else ""
-        return (f"root ::= tool-call{repeat}\n"
-                f'tool-call ::= "{OPEN}\\n" tool-call-json "\\n{CLOSE}"\n' + body)
+        return re.sub(r"^root ::=", "tool-call-json ::=", body, flags=re.M)
 
 
 def plan_tools(tools: list[dict[str, Any]] | None, tool_choice: str | dict[str, Any] | None,

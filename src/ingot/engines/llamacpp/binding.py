@@ -15,6 +15,7 @@ from pathlib import Path
 import llama_cpp as L
 import numpy as np
 
+from ingot.engines.llamacpp.trigger import TriggerMasks, masks_for
 from ingot.engines.protocol import SamplingParams
 from ingot.errors import InvalidRequestError
 
@@ -78,6 +79,7 @@ class LlamaModel:
         # Cache every token's bytes once: detokenizing in the decode loop must be cheap.
         self._pieces: list[bytes] = [self._piece(t, special=False) for t in range(self.n_vocab)]
         self._special_pieces: dict[int, bytes] = {}
+        self.trigger_masks: dict[bytes, TriggerMasks] = {}  # lazy grammars' masks, built on first use
 
     def _piece(self, token: int, special: bool) -> bytes:
         buf = ctypes.create_string_buffer(64)
@@ -89,6 +91,10 @@ class LlamaModel:
 
     def piece(self, token: int) -> bytes:
         return self._pieces[token] if 0 <= token < self.n_vocab else b""
+
+    def pieces(self) -> list[bytes]:
+        """Every token's bytes, by id."""
+        return self._pieces
 
     def special_piece(self, token: int) -> bytes:
         """The token's text including control tokens (``<|im_end|>``), for logprob display."""
@@ -288,24 +294,43 @@ class Batch:
 
 
 class Sampler:
-    """A per-request llama.cpp sampler chain (penalties, grammar, top-k/p, temperature)."""
+    """A per-request llama.cpp sampler chain (penalties, grammar, top-k/p, temperature).
+
+    With a lazy grammar (``params.lazy_grammar``) it holds two chains: the free one, and
+    from the token that ends the trigger until the one that ends ``end``, a fresh chain
+    with the grammar in it. The trigger may only end on a token boundary (trigger.py), so
+    the grammar never has to accept half a token, which is what aborted llama.cpp's own
+    lazy grammar."""
 
     PENALTY_WINDOW = 64
+    TAIL = 64  # bytes of output kept to find the trigger and the end marker
 
     def __init__(self, model: LlamaModel, params: SamplingParams, seed: int) -> None:
+        self.model, self.params, self.seed = model, params, seed
+        self.chain = self._new_chain(params.grammar)
+        self._free_chain = None  # the chain to go back to while the lazy grammar runs
+        self._tail = b""
+        self._masks: TriggerMasks | None = None
+        lazy = params.lazy_grammar
+        if lazy is not None and (not lazy.trigger or not lazy.end):
+            self.close()
+            raise InvalidRequestError("a lazy grammar needs a trigger and an end", "tools")
+
+    def _new_chain(self, grammar: str | None):  # noqa: ANN202 - ctypes pointer
         chain_params = L.llama_sampler_chain_default_params()
         chain_params.no_perf = True
-        self.chain = L.llama_sampler_chain_init(chain_params)
+        chain = L.llama_sampler_chain_init(chain_params)
         try:
-            self._build(model, params, seed)
+            self._build(chain, self.model, self.params, self.seed, grammar)
         except Exception:
-            self.close()
+            L.llama_sampler_free(chain)
             raise
+        return chain
 
-    def _add(self, sampler) -> None:  # noqa: ANN001 - ctypes pointer
-        L.llama_sampler_chain_add(self.chain, sampler)
+    def _build(self, chain, model: LlamaModel, p: SamplingParams, seed: int, grammar: str | None) -> None:  # noqa: ANN001
+        def add(sampler) -> None:  # noqa: ANN001 - ctypes pointer
+            L.llama_sampler_chain_add(chain, sampler)
 
-    def _build(self, model: LlamaModel, p: SamplingParams, seed: int) -> None:
         if p.logit_bias:
             biases = (L.llama_logit_bias * len(p.logit_bias))()
             for i, (token, bias) in enumerate(p.logit_bias.items()):
@@ -313,35 +338,57 @@ class Sampler:
                     raise InvalidRequestError(f"logit_bias token {token} is outside the vocabulary", "logit_bias")
                 biases[i].token = token
                 biases[i].bias = bias
-            self._add(L.llama_sampler_init_logit_bias(model.n_vocab, len(p.logit_bias), biases))
+            add(L.llama_sampler_init_logit_bias(model.n_vocab, len(p.logit_bias), biases))
         if p.presence_penalty or p.frequency_penalty or p.repetition_penalty != 1.0:
-            self._add(
-                L.llama_sampler_init_penalties(
-                    model.n_vocab, self.PENALTY_WINDOW, p.repetition_penalty, p.frequency_penalty, p.presence_penalty
-                )
-            )
-        if p.grammar:
-            grammar = L.llama_sampler_init_grammar(model.vocab, p.grammar.encode("utf-8"), b"root")
-            if not grammar:
+            add(L.llama_sampler_init_penalties(
+                model.n_vocab, self.PENALTY_WINDOW, p.repetition_penalty, p.frequency_penalty, p.presence_penalty))
+        if grammar:
+            compiled = L.llama_sampler_init_grammar(model.vocab, grammar.encode("utf-8"), b"root")
+            if not compiled:
                 raise InvalidRequestError("the grammar for response_format could not be compiled", "response_format")
-            self._add(grammar)
+            add(compiled)
         if p.temperature <= 0.0:
-            self._add(L.llama_sampler_init_greedy())
+            add(L.llama_sampler_init_greedy())
             return
         if p.top_k > 0:
-            self._add(L.llama_sampler_init_top_k(p.top_k))
+            add(L.llama_sampler_init_top_k(p.top_k))
         if p.top_p < 1.0:
-            self._add(L.llama_sampler_init_top_p(p.top_p, 1))
+            add(L.llama_sampler_init_top_p(p.top_p, 1))
         if p.min_p > 0.0:
-            self._add(L.llama_sampler_init_min_p(p.min_p, 1))
-        self._add(L.llama_sampler_init_temp(p.temperature))
-        self._add(L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+            add(L.llama_sampler_init_min_p(p.min_p, 1))
+        add(L.llama_sampler_init_temp(p.temperature))
+        add(L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+
+    @property
+    def in_lazy_grammar(self) -> bool:
+        return self._free_chain is not None
 
     def sample(self, ctx: LlamaContext, batch_index: int) -> int:
         """Sample the next token from the logits at ``batch_index`` and accept it."""
-        return L.llama_sampler_sample(self.chain, ctx.ctx, batch_index)
+        lazy = self.params.lazy_grammar
+        if lazy is None:
+            return L.llama_sampler_sample(self.chain, ctx.ctx, batch_index)
+        if not self.in_lazy_grammar:
+            self._mask_overruns(ctx, batch_index, lazy.trigger.encode("utf-8"))
+        token = L.llama_sampler_sample(self.chain, ctx.ctx, batch_index)
+        self._tail = (self._tail + self.model.piece(token))[-self.TAIL:]
+        if not self.in_lazy_grammar and self._tail.endswith(lazy.trigger.encode("utf-8")):
+            self._free_chain, self.chain = self.chain, self._new_chain(lazy.grammar)
+        elif self.in_lazy_grammar and self._tail.endswith(lazy.end.encode("utf-8")):
+            L.llama_sampler_free(self.chain)
+            self.chain, self._free_chain = self._free_chain, None
+        return token
+
+    def _mask_overruns(self, ctx: LlamaContext, batch_index: int, trigger: bytes) -> None:
+        """Forbid tokens that would complete the trigger mid-token (see trigger.py)."""
+        if self._masks is None:  # first use, on the scheduler thread: one vocabulary pass per model
+            self._masks = masks_for(self.model.trigger_masks, trigger, self.model.pieces())
+        banned = self._masks.banned(self._tail)
+        if banned is not None:
+            ctx.logits_row(batch_index)[banned] = -np.inf
 
     def close(self) -> None:
-        if self.chain:
-            L.llama_sampler_free(self.chain)
-            self.chain = None
+        for chain in (self.chain, self._free_chain):
+            if chain:
+                L.llama_sampler_free(chain)
+        self.chain = self._free_chain = None
