@@ -109,15 +109,18 @@ class LlamaModel:
         return bool(L.llama_vocab_is_eog(self.vocab, token))
 
     def tokenize(self, text: str, add_special: bool, parse_special: bool = True) -> list[int]:
+        """Token ids of ``text``. The first buffer guesses 1 token per 2 bytes (BPE vocabularies
+        average 3-4) instead of one per byte, and the ids leave through numpy: on a 30 MB
+        prompt the old per-byte buffer and ``list(buf[:n])`` cost ~0.5 s of held GIL."""
         data = text.encode("utf-8")
-        capacity = len(data) + 8
+        capacity = len(data) // 2 + 16
         buf = (L.llama_token * capacity)()
         n = L.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_special, parse_special)
-        if n < 0:
+        if n < 0:  # more tokens than guessed: llama.cpp says how many
             capacity = -n
             buf = (L.llama_token * capacity)()
             n = L.llama_tokenize(self.vocab, data, len(data), buf, capacity, add_special, parse_special)
-        return list(buf[:n])
+        return np.ctypeslib.as_array(buf)[:n].tolist()
 
     def detokenize(self, tokens: list[int]) -> str:
         return b"".join(self.piece(t) for t in tokens).decode("utf-8", errors="replace")
