@@ -23,7 +23,7 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MEMORY_BYTES = 4 * 1024**3
 
-_PRELOAD = ["ingot.ingest.extract", "ingot.ingest.elements"]
+_PRELOAD = ["ingot.ingest.forkserver_preload", "ingot.ingest.extract", "ingot.ingest.elements"]
 
 
 @dataclass
@@ -44,10 +44,14 @@ class FileResult:
 
 
 def _child(conn: Connection, data: bytes, options: ExtractOptions, memory_bytes: int) -> None:
-    """Runs in the child: cap memory, extract, send back (format, extraction) or an error."""
+    """Runs in the child: die with the forkserver, cap memory, extract, send back
+    (format, extraction) or an error."""
     import resource
 
     from ingot.ingest.extract import extract_bytes
+    from ingot.ingest.lifeline import die_with_parent
+
+    die_with_parent()
 
     try:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -76,6 +80,16 @@ def _mp_context() -> mp.context.BaseContext:
         ctx.set_forkserver_preload(_PRELOAD)
         _context = ctx
     return _context
+
+
+def start_forkserver() -> None:
+    """Start the extraction forkserver now, from the calling thread. The server calls it
+    from its main thread at start: the forkserver dies with the thread that started it
+    (``lifeline``), and a worker thread of a pool may end before the server does."""
+    from multiprocessing import forkserver
+
+    _mp_context()
+    forkserver.ensure_running()
 
 
 def extract_data(
