@@ -93,7 +93,13 @@ class Settings(BaseSettings):
 
     # Knowledge base: ingestion and retrieval.
     ingest_workers: int = Field(2, ge=1, le=64, description="Documents ingested at the same time.")
-    ingest_timeout_s: float = Field(120.0, gt=0, description="Seconds one file's extraction may take before it is stopped.")
+    ingest_timeout_s: float = Field(
+        120.0, gt=0, description="Seconds one file's extraction, and again its chunking, may take before it is stopped."
+    )
+    ingest_min_free_bytes: int = Field(
+        100 << 20, ge=0,
+        description="Free bytes the data volume keeps: below it uploads get 507 and ingestion waits for space.",
+    )
     chunk_max_tokens: int = Field(
         256, ge=32, le=8192, description="Tokens per chunk (the embedder's own limit, so nothing is truncated)."
     )

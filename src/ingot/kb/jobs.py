@@ -5,6 +5,10 @@ gets its id, so an acknowledged job always finishes: at start the runner puts ev
 of an ``upload`` job that never finished back in the queue (a ``kill -9`` mid-document
 simply redoes that document; the store replace is idempotent). Items started by the CLI
 are not resumed by a server (the CLI re-run skips what is already done).
+
+A data volume that is full or read-only stops nothing for good: an item is not started
+while the volume is under ``min_free_bytes`` (``DataVolume``), and one that hit the limit
+mid-way waits until space has grown before it is redone.
 """
 
 from __future__ import annotations
@@ -12,12 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingot.kb.catalog import Catalog, Job, JobItem, new_job_id
+from ingot.kb.errors import STORAGE_MESSAGES, storage_error
 from ingot.kb.pipeline import DocumentPipeline, remove_spool
 from ingot.security.acl import OPERATOR, Caller, scoped_document_id, write_scope
 
@@ -26,6 +32,54 @@ from ingot.security.acl import OPERATOR, Caller, scoped_document_id, write_scope
 # records a job in a thread (``record``) and then queues it on the loop (``enqueue``).
 
 log = logging.getLogger("ingot.jobs")
+
+
+STORAGE_POLL_S = 1.0  # how often a waiting item looks at the volume again
+STORAGE_RETRY_S = 300.0  # an item that hit the limit is retried after this even without more space
+RESUME_MARGIN_BYTES = 1 << 20  # "space returned": this much more free than when the item failed
+
+
+class DataVolume:
+    """The filesystem under ``data_dir``: how much is free, whether it takes writes, and
+    whether that is enough to accept ``incoming`` more bytes while keeping
+    ``min_free_bytes`` (uploads are checked before a byte is spooled)."""
+
+    def __init__(self, path: Path, min_free_bytes: int) -> None:
+        self.path = path
+        self.min_free_bytes = min_free_bytes
+
+    def free_bytes(self) -> int:
+        try:
+            return shutil.disk_usage(self._existing()).free
+        except OSError:
+            return 0
+
+    def read_only(self) -> bool:
+        try:
+            return bool(os.statvfs(self._existing()).f_flag & os.ST_RDONLY)
+        except OSError:
+            return False
+
+    def problem(self, incoming: int = 0) -> str | None:
+        """``storage_read_only`` / ``storage_full`` when a write of ``incoming`` bytes
+        should not start, else None."""
+        if self.read_only():
+            return "storage_read_only"
+        if self.free_bytes() - incoming < self.min_free_bytes:
+            return "storage_full"
+        return None
+
+    def check(self, incoming: int = 0) -> None:
+        """Raise the API error (507 full / 503 read-only) when ``incoming`` bytes do not fit."""
+        problem = self.problem(incoming)
+        if problem is not None:
+            raise storage_error(problem)
+
+    def _existing(self) -> Path:
+        path = self.path
+        while not path.exists() and path != path.parent:
+            path = path.parent
+        return path
 
 
 @dataclass
@@ -39,10 +93,12 @@ class SourceFile:
 
 class JobRunner:
     def __init__(
-        self, catalog: Catalog, pipeline: DocumentPipeline, *, workers: int, spool_dir: Path, origin: str
+        self, catalog: Catalog, pipeline: DocumentPipeline, *, workers: int, spool_dir: Path, origin: str,
+        volume: DataVolume | None = None,
     ) -> None:
         self.catalog = catalog
         self.pipeline = pipeline
+        self.volume = volume or DataVolume(spool_dir, 0)
         self.workers = workers
         self.spool_dir = spool_dir
         self.origin = origin
@@ -152,6 +208,7 @@ class JobRunner:
                 self._queue.task_done()
 
     async def _process(self, collection: str, item: JobItem) -> None:
+        await self._room_for(item)
         if not await asyncio.to_thread(self._collection_exists, collection):
             await asyncio.to_thread(
                 self.catalog.update_item, item.job_id, item.idx, status="failed", error_reason="collection_deleted",
@@ -159,11 +216,40 @@ class JobRunner:
             item.status = "failed"
         else:
             item = await self.pipeline.run(collection, item)
+            while item.status == "queued" and item.error_reason in STORAGE_MESSAGES:
+                await self._space_returned(item)
+                item = await self.pipeline.run(collection, item)
         await asyncio.to_thread(remove_spool, item, self.spool_dir)
         if await asyncio.to_thread(self.catalog.job_status, item.job_id) == "done":
             event = self._done_events.pop(item.job_id, None)
             if event is not None:
                 event.set()
+
+    async def _room_for(self, item: JobItem) -> None:
+        """Hold the item while the volume is under its minimum free space (or read-only),
+        saying so on the item; nothing is started that the volume cannot take."""
+        problem = await asyncio.to_thread(self.volume.problem)
+        if problem is None:
+            return
+        log.warning("%s waits: %s", item.filename, STORAGE_MESSAGES[problem])
+        with contextlib.suppress(Exception):  # the catalog lives on the same volume
+            await asyncio.to_thread(self.catalog.update_item, item.job_id, item.idx, status="queued",
+                                    error_reason=problem, error_message=STORAGE_MESSAGES[problem])
+        while await asyncio.to_thread(self.volume.problem) is not None:
+            await asyncio.sleep(STORAGE_POLL_S)
+
+    async def _space_returned(self, item: JobItem) -> None:
+        """After an item hit the volume's limit mid-way: wait until the volume has room and
+        more free space than when it failed (else the same write fails again), or, as a
+        last resort, ``STORAGE_RETRY_S``."""
+        failed_at = await asyncio.to_thread(self.volume.free_bytes)
+        deadline = time.monotonic() + STORAGE_RETRY_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(STORAGE_POLL_S)
+            if (await asyncio.to_thread(self.volume.problem) is None
+                    and await asyncio.to_thread(self.volume.free_bytes) >= failed_at + RESUME_MARGIN_BYTES):
+                break
+        log.info("%s: retrying after the storage problem", item.filename)
 
     def _collection_exists(self, collection: str) -> bool:
         try:

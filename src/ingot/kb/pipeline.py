@@ -11,8 +11,12 @@ The id comes from the owner scope and the name (``security/acl.py``), so an item
 only replace a document of its own scope: another tenant's file of the same name is
 another document, and the answer (``added``) is the one a fresh name gets.
 
-Failures (bad file, timeout, extraction crash) end the item as ``failed`` with a stable
-reason and never raise: the rest of the job continues.
+Failures (bad file, timeout, extraction crash, a chunking limit) end the item as
+``failed`` with a stable reason and never raise: the rest of the job continues. Messages
+are plain words (details, with any internal path, go to the log). A data volume that is
+full or read-only is not the file's fault: the item goes back to ``queued`` with reason
+``storage_full`` / ``storage_read_only`` and the runner retries it once space returns
+(the store swap is atomic, so nothing stored was touched).
 
 Chunks are sized for the embedding model in use: its tokenizer counts, and its own limit
 caps ``chunk_max_tokens`` (``kb/embedder.py``). After a write, the store's upkeep (index
@@ -34,10 +38,11 @@ from typing import Protocol
 
 import numpy as np
 
-from ingot.ingest.chunk import Chunk, TokenCounter, chunk_document
+from ingot.ingest.chunk import Chunk, ChunkingError, TokenCounter, chunk_document
 from ingot.ingest.elements import Element, ExtractOptions
 from ingot.ingest.runner import FileResult, extract_data
 from ingot.kb.catalog import Catalog, DocumentRow, JobItem
+from ingot.kb.errors import STORAGE_MESSAGES, storage_problem
 from ingot.metrics import KnowledgeBaseMetrics
 from ingot.security.acl import scoped_document_id
 from ingot.store.maintenance import BackgroundMaintenance
@@ -88,6 +93,8 @@ class PipelineOptions:
     chunk_max_tokens: int = 256
     chunk_overlap_tokens: int = 32
     extract_timeout_s: float = 120.0
+    chunk_timeout_s: float = 120.0
+    max_chunks: int = 1_000_000  # beyond: a document ~0.5 GB of text; fails as too_large
     ocr: bool = True
 
 
@@ -116,12 +123,20 @@ class DocumentPipeline:
             # two uploads of one name: processed one after the other, never interleaved
             try:
                 return await self._run(collection, item)
+            except ChunkingError as exc:
+                return await self._fail(item, exc.reason, exc.message)
             except Exception as exc:  # noqa: BLE001 - one file's failure is reported, never raised
+                problem = storage_problem(exc)
+                if problem is not None:
+                    log.warning("%s: waiting for storage: %s", item.filename, exc)
+                    return await self._wait_for_storage(item, problem)
                 log.exception("ingesting %s failed", item.filename)
-                return await self._fail(item, "failed", f"{type(exc).__name__}: {exc}")
+                return await self._fail(item, "failed", f"ingesting the file failed unexpectedly ({type(exc).__name__}); "
+                                        "the server log has the details")
 
     async def _run(self, collection: str, item: JobItem) -> JobItem:
-        await self._update(item, status="running", stage="extract", started_at=time.time())
+        await self._update(item, status="running", stage="extract", started_at=time.time(), error_reason=None,
+                           error_message=None)
         data = await asyncio.to_thread(_read, item.data_path)
         if data is None:
             return await self._fail(item, "missing", "the file's bytes are no longer available")
@@ -175,6 +190,7 @@ class DocumentPipeline:
         chunks: list[Chunk] = await asyncio.to_thread(
             chunk_document, elements, document_id=document.id, content_hash=document.content_hash,
             max_tokens=max_tokens, overlap_tokens=self.options.chunk_overlap_tokens, tokenizer=counter,
+            timeout_s=self.options.chunk_timeout_s, max_chunks=self.options.max_chunks,
         )
         self.metrics.stage_seconds.labels("chunk").observe(time.monotonic() - started)
         if not chunks:
@@ -213,6 +229,19 @@ class DocumentPipeline:
 
     async def _finish(self, item: JobItem, **fields: object) -> JobItem:
         await self._update(item, status="done", stage=None, finished_at=time.time(), **fields)
+        return item
+
+    async def _wait_for_storage(self, item: JobItem, problem: str) -> JobItem:
+        """Back to ``queued`` with the storage reason: the runner retries the item when the
+        volume has room again. Recording it may fail on the same full volume; the item is
+        retried all the same (the catalog then still says ``running``)."""
+        self.metrics.failures.labels(problem).inc()
+        try:
+            await self._update(item, status="queued", stage=None, error_reason=problem,
+                               error_message=STORAGE_MESSAGES[problem])
+        except Exception:  # noqa: BLE001 - the catalog is on the same volume
+            log.warning("%s: could not record the wait for storage", item.filename, exc_info=True)
+            item.status, item.error_reason = "queued", problem
         return item
 
     async def _fail(self, item: JobItem, reason: str, message: str) -> JobItem:

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -26,10 +28,11 @@ from typing import Any, BinaryIO
 from ingot.config import Settings
 from ingot.kb.catalog import Catalog, CollectionRow, DocumentRow, Job, new_job_id
 from ingot.kb.embedder import KBEmbedder
-from ingot.kb.errors import DocumentNotFound, DocumentWriteDenied, JobNotFound
-from ingot.kb.jobs import JobRunner, SourceFile
+from ingot.kb.errors import DocumentNotFound, DocumentWriteDenied, JobNotFound, storage_error, storage_problem
+from ingot.kb.jobs import DataVolume, JobRunner, SourceFile
 from ingot.metrics import KnowledgeBaseMetrics
 from ingot.ingest.elements import Element
+from ingot.ingest.runner import start_forkserver
 from ingot.kb.pipeline import DocumentPipeline, PipelineOptions, document_id_for
 from ingot.ranking.protocol import Ranker
 from ingot.retrieval.service import FusionSettings, RetrievalService
@@ -37,6 +40,8 @@ from ingot.security.acl import OPERATOR, Caller, may_read, may_write, write_scop
 from ingot.store.protocol import CollectionExists, CollectionNotFound, VectorStore, check_collection_name
 
 SPOOL_CHUNK = 1 << 20
+
+log = logging.getLogger("ingot.kb")
 
 
 @dataclass(frozen=True)
@@ -116,11 +121,13 @@ class KnowledgeBase:
         self.spool_dir = settings.data_dir / "spool"
         options = PipelineOptions(
             chunk_max_tokens=settings.chunk_max_tokens, chunk_overlap_tokens=settings.chunk_overlap_tokens,
-            extract_timeout_s=settings.ingest_timeout_s,
+            extract_timeout_s=settings.ingest_timeout_s, chunk_timeout_s=settings.ingest_timeout_s,
         )
         self.pipeline = DocumentPipeline(self.catalog, store, embedder, options, metrics)
+        self.volume = DataVolume(settings.data_dir, settings.ingest_min_free_bytes)
+        metrics.watch_free_space(self.volume.free_bytes)
         self.jobs = JobRunner(self.catalog, self.pipeline, workers=settings.ingest_workers,
-                              spool_dir=self.spool_dir, origin=origin)
+                              spool_dir=self.spool_dir, origin=origin, volume=self.volume)
         self.retrieval = RetrievalService(
             store, embedder.query, ranker,
             FusionSettings(candidates=settings.search_candidates, rrf_k=settings.rrf_k,
@@ -131,7 +138,10 @@ class KnowledgeBase:
 
     async def start(self) -> None:
         """Start ingestion workers. A server resumes its unfinished upload jobs; the CLI's
-        interrupted runs are marked failed (re-running the command redoes only what changed)."""
+        interrupted runs are marked failed (re-running the command redoes only what changed).
+        The extraction forkserver starts here, on the loop's (main) thread, so it dies with
+        the process rather than with a worker thread (``ingest/lifeline.py``)."""
+        start_forkserver()
         await self.jobs.start(resume=self.jobs.origin == "upload")
 
     async def close(self) -> None:
@@ -212,6 +222,11 @@ class KnowledgeBase:
         row = self.catalog.collection(collection)
         return list(row.acl) if row else []
 
+    def check_storage(self, incoming: int = 0) -> None:
+        """507 when ``incoming`` more bytes would leave the data volume under
+        ``ingest_min_free_bytes``, 503 when it is read-only (blocking: statvfs)."""
+        self.volume.check(incoming)
+
     async def submit_upload(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None,
                             owner: Caller = OPERATOR) -> Job:
         """Spool every upload to disk (fsynced) and record the job, in a worker thread, then
@@ -221,8 +236,22 @@ class KnowledgeBase:
 
     def _spool_and_record(self, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None,
                           owner: Caller = OPERATOR) -> Job:
+        """Spool and record, or, when the volume refuses the write (full, read-only), drop
+        the partial spool and raise the storage error (507 / 503), details to the log."""
         self.collection(collection)
         job_id = new_job_id()
+        try:
+            return self._spool_job(job_id, collection, files, acl, owner)
+        except Exception as exc:
+            problem = storage_problem(exc)
+            if problem is None:
+                raise
+            log.warning("upload to %s refused: %s", collection, exc)
+            shutil.rmtree(self.spool_dir / job_id, ignore_errors=True)
+            raise storage_error(problem) from exc
+
+    def _spool_job(self, job_id: str, collection: str, files: list[tuple[str, BinaryIO]], acl: list[str] | None,
+                   owner: Caller) -> Job:
         folder = self.jobs.spool_folder(job_id)
         sources = []
         for i, (name, stream) in enumerate(files):

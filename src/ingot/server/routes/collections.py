@@ -82,6 +82,8 @@ async def upload_documents(
         raise PermissionDeniedError(f"this key may not share documents with group(s) it is not in: {outside}", "acl")
     uploads = checked_uploads(files, kb.settings)
     await asyncio.to_thread(kb.collection, name)
+    # full (507) or read-only (503) volume: refused before a byte is spooled
+    await asyncio.to_thread(kb.check_storage, sum(f.size or 0 for _, f in uploads))
     job = await kb.submit_upload(name, [(n, f.file) for n, f in uploads], groups, principal.caller)
     return JSONResponse(job_dict(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
