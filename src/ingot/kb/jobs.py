@@ -6,6 +6,12 @@ of an ``upload`` job that never finished back in the queue (a ``kill -9`` mid-do
 simply redoes that document; the store replace is idempotent). Items started by the CLI
 are not resumed by a server (the CLI re-run skips what is already done).
 
+Fair scheduling: items go into two lanes by the size of their bytes (``LARGE_BYTES``).
+Every worker takes a small item first; with more than one worker, one of them takes
+only small ones, so however many big files arrive first, a small file behind them starts
+at once and is not starved (big documents also embed in slices, ``pipeline.EMBED_SLICE``,
+sharing the batcher with whatever else runs).
+
 A data volume that is full or read-only stops nothing for good: an item is not started
 while the volume is under ``min_free_bytes`` (``DataVolume``), and one that hit the limit
 mid-way waits until space has grown before it is redone.
@@ -19,6 +25,7 @@ import logging
 import os
 import shutil
 import time
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -82,6 +89,45 @@ class DataVolume:
         return path
 
 
+LARGE_BYTES = 1 << 20  # an item this big goes to the large lane
+
+
+class SizeLanes:
+    """Two FIFO lanes of queued items, small and large, on the event loop. ``get`` prefers
+    small items; ``get(small_only=True)`` is the reserved worker's, which never waits
+    behind a big file."""
+
+    def __init__(self) -> None:
+        self._small: deque[tuple[str, JobItem]] = deque()
+        self._large: deque[tuple[str, JobItem]] = deque()
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def put_nowait(self, entry: tuple[str, JobItem]) -> None:
+        (self._large if _size(entry[1]) >= LARGE_BYTES else self._small).append(entry)
+        for waiter in self._waiters:  # each looks again; one that finds nothing waits again
+            if not waiter.done():
+                waiter.set_result(None)
+        self._waiters.clear()
+
+    async def get(self, *, small_only: bool = False) -> tuple[str, JobItem]:
+        while not (self._small or (self._large and not small_only)):
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+        return self._small.popleft() if self._small else self._large.popleft()
+
+    def __len__(self) -> int:
+        return len(self._small) + len(self._large)
+
+
+def _size(item: JobItem) -> int:
+    """The item's byte count (a stat of a local file: cheap enough for the loop)."""
+    try:
+        return os.stat(item.data_path).st_size
+    except OSError:
+        return 0
+
+
 @dataclass
 class SourceFile:
     """One file to ingest: its display/source name and where its bytes are."""
@@ -102,7 +148,7 @@ class JobRunner:
         self.workers = workers
         self.spool_dir = spool_dir
         self.origin = origin
-        self._queue: asyncio.Queue[tuple[str, JobItem]] = asyncio.Queue()
+        self._queue = SizeLanes()
         self._tasks: list[asyncio.Task] = []
         self._done_events: dict[str, asyncio.Event] = {}
 
@@ -117,7 +163,11 @@ class JobRunner:
         if resumed:
             log.info("resuming %d unfinished ingestion item(s)", len(resumed))
         await asyncio.to_thread(self._clean_spool)
-        self._tasks = [asyncio.create_task(self._worker(), name=f"ingest-{i}") for i in range(self.workers)]
+        # with several workers the last one is reserved for small items (fair scheduling)
+        self._tasks = [
+            asyncio.create_task(self._worker(small_only=self.workers > 1 and i == self.workers - 1), name=f"ingest-{i}")
+            for i in range(self.workers)
+        ]
         return len(resumed)
 
     def _unfinished(self, resume: bool) -> list[tuple[str, JobItem]]:
@@ -199,13 +249,10 @@ class JobRunner:
 
     # ------------------------------------------------------------------ workers
 
-    async def _worker(self) -> None:
+    async def _worker(self, *, small_only: bool = False) -> None:
         while True:
-            collection, item = await self._queue.get()
-            try:
-                await self._process(collection, item)
-            finally:
-                self._queue.task_done()
+            collection, item = await self._queue.get(small_only=small_only)
+            await self._process(collection, item)
 
     async def _process(self, collection: str, item: JobItem) -> None:
         await self._room_for(item)

@@ -50,6 +50,8 @@ from ingot.store.protocol import ChunkRecord, VectorStore
 
 log = logging.getLogger("ingot.ingest")
 
+EMBED_SLICE = 256  # chunks per embedding call of one document (progress and interleaving step)
+
 class PassageEmbedder(Protocol):
     """An embedder that can say how its model counts tokens (``KBEmbedder``)."""
 
@@ -116,6 +118,7 @@ class DocumentPipeline:
         self.metrics = metrics
         self.maintenance = BackgroundMaintenance(store)
         self._doc_locks = KeyedLocks()
+        self.progress: dict[tuple[str, int], tuple[int, int]] = {}  # (job, item) -> chunks embedded, total
 
     async def run(self, collection: str, item: JobItem) -> JobItem:
         """Process ``item``; its final state is in the catalog and returned."""
@@ -169,7 +172,8 @@ class DocumentPipeline:
             writers=list(item.writers),
         )
         chunks = await self.index(document, result.elements,
-                                  on_stage=lambda stage: self._update(item, stage=stage))
+                                  on_stage=lambda stage: self._update(item, stage=stage),
+                                  progress_key=(item.job_id, item.idx))
         if not chunks:
             return await self._fail(item, "empty", "the file has no text to index")
         self.metrics.documents.labels(action).inc()
@@ -178,9 +182,12 @@ class DocumentPipeline:
     async def index(
         self, document: DocumentRow, elements: list[Element],
         on_stage: Callable[[str], Awaitable[None]] | None = None,
+        progress_key: tuple[str, int] | None = None,
     ) -> int:
         """Chunk, embed and store one document's elements, then record it in the catalog.
-        Returns the number of chunks (0: nothing indexable; nothing is written)."""
+        Returns the number of chunks (0: nothing indexable; nothing is written).
+        ``progress_key`` (job id, item index): embedded / total chunks are kept in
+        ``progress`` while it runs, so a big file's job shows it moving."""
         async def stage(name: str) -> None:
             if on_stage is not None:
                 await on_stage(name)
@@ -198,7 +205,7 @@ class DocumentPipeline:
 
         await stage("embed")
         started = time.monotonic()
-        vectors = await self.embedder.passages([c.text for c in chunks])
+        vectors = await self._embed(chunks, progress_key)
         self.metrics.stage_seconds.labels("embed").observe(time.monotonic() - started)
 
         await stage("store")
@@ -212,6 +219,20 @@ class DocumentPipeline:
         self.metrics.stage_seconds.labels("store").observe(time.monotonic() - started)
         self.metrics.chunks.inc(len(records))
         return len(records)
+
+    async def _embed(self, chunks: list[Chunk], key: tuple[str, int] | None) -> np.ndarray:
+        """Vectors of the chunks, ``EMBED_SLICE`` at a time: between slices other
+        documents' chunks get the batcher, and ``progress[key]`` counts what is done."""
+        parts = []
+        try:
+            for start in range(0, len(chunks), EMBED_SLICE):
+                if key is not None:
+                    self.progress[key] = (start, len(chunks))
+                parts.append(await self.embedder.passages([c.text for c in chunks[start : start + EMBED_SLICE]]))
+        finally:
+            if key is not None:
+                self.progress.pop(key, None)
+        return np.concatenate(parts)
 
     def chunk_budget(self) -> tuple[int, TokenCounter | None]:
         """Tokens per chunk and the counter of the embedding model in use: the

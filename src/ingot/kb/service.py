@@ -20,7 +20,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -77,8 +77,11 @@ def document_dict(row: DocumentRow) -> dict[str, Any]:
     }
 
 
-def job_dict(job: Job) -> dict[str, Any]:
+def job_dict(job: Job, live: Mapping[tuple[str, int], tuple[int, int]] | None = None) -> dict[str, Any]:
+    """The job as the API shows it; ``live`` (the pipeline's ``progress``) adds embedded /
+    total chunks to a document being embedded, so a big file never looks hung."""
     items = job.items
+    live = live or {}
     return {
         "object": "ingest.job", "id": job.id, "collection": job.collection, "status": job.status,
         "created_at": int(job.created_at), "started_at": _int(job.started_at), "finished_at": _int(job.finished_at),
@@ -92,10 +95,18 @@ def job_dict(job: Job) -> dict[str, Any]:
                 "filename": i.filename, "document_id": i.document_id, "status": i.status, "stage": i.stage,
                 "action": i.action, "format": i.format, "pages": i.pages, "chunks": i.chunks,
                 "error": {"reason": i.error_reason, "message": i.error_message} if i.error_reason else None,
+                **_chunk_progress(live.get((job.id, i.idx))),
             }
             for i in items
         ],
     }
+
+
+def _chunk_progress(embedded_total: tuple[int, int] | None) -> dict[str, Any]:
+    if embedded_total is None:
+        return {}
+    embedded, total = embedded_total
+    return {"chunks_embedded": embedded, "chunks_total": total}
 
 
 def _int(value: float | None) -> int | None:
@@ -315,6 +326,10 @@ class KnowledgeBase:
         for task in asyncio.as_completed(pending):
             await task
         return written
+
+    def job_json(self, job: Job) -> dict[str, Any]:
+        """``job_dict`` with the live chunk progress of documents being embedded."""
+        return job_dict(job, self.pipeline.progress)
 
     def job(self, job_id: str, caller: Caller = OPERATOR) -> Job:
         """The job, or 404 when it is absent or another key's (the operator sees all)."""

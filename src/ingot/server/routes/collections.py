@@ -16,7 +16,7 @@ from pydantic import Field
 
 from ingot.errors import PermissionDeniedError
 from ingot.wire import WireModel
-from ingot.kb.service import KnowledgeBase, document_dict, job_dict
+from ingot.kb.service import KnowledgeBase, document_dict
 from ingot.server.auth import Principal, get_principal, require_admin
 from ingot.server.state import get_kb
 from ingot.security.keys import GROUP_RE
@@ -85,14 +85,14 @@ async def upload_documents(
     # full (507) or read-only (503) volume: refused before a byte is spooled
     await asyncio.to_thread(kb.check_storage, sum(f.size or 0 for _, f in uploads))
     job = await kb.submit_upload(name, [(n, f.file) for n, f in uploads], groups, principal.caller)
-    return JSONResponse(job_dict(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
+    return JSONResponse(kb.job_json(job), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
 
 @router.get("/v1/jobs/{job_id}")
 async def get_job(
     job_id: str, kb: KnowledgeBase = Depends(get_kb), principal: Principal = Depends(get_principal)
 ) -> JSONResponse:
-    return JSONResponse(job_dict(await asyncio.to_thread(kb.job, job_id, principal.caller)))
+    return JSONResponse(kb.job_json(await asyncio.to_thread(kb.job, job_id, principal.caller)))
 
 
 @router.get("/v1/jobs")
@@ -101,7 +101,7 @@ async def list_jobs(
     principal: Principal = Depends(get_principal),
 ) -> JSONResponse:
     jobs = await asyncio.to_thread(kb.list_jobs, collection, limit, principal.caller)
-    return JSONResponse({"object": "list", "data": [job_dict(j) for j in jobs]})
+    return JSONResponse({"object": "list", "data": [kb.job_json(j) for j in jobs]})
 
 
 @router.get("/v1/collections/{name}/documents")
