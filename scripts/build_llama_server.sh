@@ -10,7 +10,7 @@
 #   ~/.cache/ingot/llama-server-<version>-<key>/llama-server
 # reused when present. Prints the binary's path on the last line of stdout.
 #
-#   scripts/build_llama_server.sh            # build (~10-20 min on 2 cores) or reuse
+#   scripts/build_llama_server.sh            # build (20-45 min on 2 cores; 44 on a loaded VM) or reuse
 #   LLAMA_SERVER=$(scripts/build_llama_server.sh | tail -1)
 set -euo pipefail
 
@@ -79,7 +79,7 @@ COMMIT="$(awk -v v="## [$LLAMA_CPP_VERSION]" 'index($0, v) == 1 {on=1; next} on 
 COMMIT="${COMMIT:-unknown}"
 
 JOBS="${JOBS:-$(nproc)}"
-echo "[llama-server] building llama-server (llama.cpp@$COMMIT from llama-cpp-python $LLAMA_CPP_VERSION, $JOBS jobs; ~10-20 min on 2 cores, once)" >&2
+echo "[llama-server] building llama-server (llama.cpp@$COMMIT from llama-cpp-python $LLAMA_CPP_VERSION, $JOBS jobs; 20-45 min on 2 cores, once)" >&2
 start=$(date +%s)
 # shellcheck disable=SC2086  # the flag strings are word lists on purpose
 cmake -S "$SRC" -B "$WORK/build" $LLAMA_CMAKE_ARGS $SERVER_CMAKE_ARGS \
