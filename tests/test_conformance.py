@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_DATA
+from ingot_st_hooks import st_env
 from serverutil import RunningServer
 
 SPEC = SHARED_DATA / "openai-openapi" / "openapi.yaml"
@@ -55,7 +56,7 @@ def test_schemathesis_finds_no_failures(short_context_server, operation, extra_e
         [str(st), "run", str(SPEC), "--url", short_context_server.base_url, "-H", "Authorization: Bearer x",
          "--include-operation-id", operation, "--max-examples", "25", "--request-timeout", "60",
          "--generation-deterministic", "--exclude-checks", EXCLUDED + extra_excluded],
-        capture_output=True, text=True, timeout=540,
+        capture_output=True, text=True, timeout=540, env=st_env(),  # token budgets capped
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout or "passed" in result.stdout

@@ -3,17 +3,16 @@ added later are fuzzed without editing this file), with a valid admin key: no 5x
 responses match what the schema documents (content types, headers, schemas, auth).
 
 Every operation goes through every phase (examples, coverage, fuzzing, stateful) with 15
-examples, deterministically. What keeps it cheap is a ``before_call`` hook (HOOKS below):
+examples, deterministically. What keeps it cheap is a ``before_call`` hook (tests/ingot_st_hooks.py):
 a generated token budget (max_tokens, max_completion_tokens, max_output_tokens) is capped at
 8 and ``n`` at 2, and the OpenAI generation routes get ``max_tokens: 8`` when the case sets
 no budget, where schemathesis would otherwise have the model write up to the whole 256-token
 context on every case (POST /v1/completions alone took a minute). Invalid values (zero,
 negative, not an integer) and overflow probes (2**31 and up) are sent as generated.
 
-Reproduce by hand against a running server (HOOKS saved as ingot_st_hooks.py in the current
-directory):
+Reproduce by hand against a running server:
 
-    SCHEMATHESIS_HOOKS=ingot_st_hooks PYTHONPATH=. st run http://127.0.0.1:8000/openapi.json \\
+    SCHEMATHESIS_HOOKS=ingot_st_hooks PYTHONPATH=tests st run http://127.0.0.1:8000/openapi.json \\
         -H "Authorization: Bearer $KEY" --max-examples 15 --generation-deterministic --workers 1 \\
         --exclude-checks <EXCLUDED below>
 
@@ -42,6 +41,7 @@ import httpx
 import pytest
 
 from authutil import create_key, isolated_data_dir
+from ingot_st_hooks import st_env
 from serverutil import RunningServer
 
 pytest.importorskip("schemathesis", reason="schemathesis is a test extra")
@@ -50,33 +50,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # a fuzzing run of ev
 EXCLUDED = "status_code_conformance,positive_data_acceptance,negative_data_rejection,unsupported_method," \
            "allow_header_conformance"
 
-# Loaded by `st` through SCHEMATHESIS_HOOKS: caps what generated requests make the model do.
-HOOKS = '''
-import schemathesis
-
-BUDGETS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
-# Routes where a request without a budget generates up to the end of the context.
-OPEN_ENDED = {"/v1/completions": "max_tokens", "/v1/chat/completions": "max_tokens",
-              "/v1/rag/chat/completions": "max_tokens", "/v1/responses": "max_output_tokens"}
-CAP_TOKENS, CAP_CHOICES = 8, 2
-OVERFLOW = 2**31  # budgets from here up are overflow probes: sent as generated
-
-
-@schemathesis.hook
-def before_call(ctx, case, kwargs):
-    body = case.body
-    if not isinstance(body, dict):
-        return
-    for field in BUDGETS:
-        value = body.get(field)
-        if type(value) is int and CAP_TOKENS < value < OVERFLOW:  # zero, negative, non-int values stay
-            body[field] = CAP_TOKENS
-    field = OPEN_ENDED.get(case.operation.path)
-    if field and all(body.get(f) is None for f in BUDGETS):
-        body[field] = CAP_TOKENS
-    if type(body.get("n")) is int and CAP_CHOICES < body["n"] <= 16:
-        body["n"] = CAP_CHOICES
-'''
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +65,7 @@ def keyed_server(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 def test_schemathesis_on_own_openapi_finds_no_failures(keyed_server, tmp_path: Path):
     srv, key = keyed_server
-    (tmp_path / "ingot_st_hooks.py").write_text(HOOKS)
-    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "ingot_st_hooks", "PYTHONPATH": path}
+    env = st_env()
     schema = httpx.get(f"{srv.root}/openapi.json", timeout=30).json()
     operations = sum(
         1 for item in schema["paths"].values() for method in item if method in {"get", "post", "put", "patch", "delete"}
