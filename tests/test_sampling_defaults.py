@@ -4,6 +4,8 @@ OpenAI's 1.0, so the README's first request answers sensibly."""
 
 from __future__ import annotations
 
+import pytest
+
 from ingot.generation.protocol import ChatCompletionRequest
 from ingot.models.registry import QWEN25_CODER_05B, SMOLLM2_135M
 
@@ -44,3 +46,21 @@ def test_readme_hello_gets_a_greeting(client, model_id):
              for _ in range(3)]
     greetings = [t for t in texts if any(w in t.lower() for w in ("hello", "hi", "help", "assist", "welcome"))]
     assert len(greetings) >= 2, texts
+
+
+@pytest.mark.slow  # a server of its own
+def test_operator_cap_on_requests_without_a_budget(tmp_path):
+    import openai
+
+    from serverutil import RunningServer
+
+    srv = RunningServer(tmp_path, "--embedding-model", "none", env={"INGOT_MAX_TOKENS_DEFAULT": "3"})
+    try:
+        client = openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0)
+        ask = [{"role": "user", "content": "Tell me a long story about the sea."}]
+        capped = client.chat.completions.create(model="smollm2-135m-instruct", messages=ask, temperature=0)
+        assert capped.usage.completion_tokens == 3 and capped.choices[0].finish_reason == "length"
+        own = client.chat.completions.create(model="smollm2-135m-instruct", messages=ask, temperature=0, max_tokens=6)
+        assert own.usage.completion_tokens == 6  # a request's own budget wins over the cap
+    finally:
+        srv.stop()

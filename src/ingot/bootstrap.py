@@ -127,7 +127,7 @@ def _build_generation(services: Services) -> GenerationService:
     log.info("chat model %s ready: engine=%s precision=%s context=%d slots=%d threads=%d",
              info.id, info.engine, info.precision, info.context_length, s.parallel, s.threads)
     defaults = spec.sampling.to_dict() if s.sampling_defaults == "model" else {}
-    return GenerationService(engine, spec.names(), services.metrics, defaults)
+    return GenerationService(engine, spec.names(), services.metrics, defaults, s.max_tokens_default)
 
 
 def _build_embeddings(services: Services) -> EmbeddingService:

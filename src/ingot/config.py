@@ -76,7 +76,8 @@ class Settings(BaseSettings):
     context_length: int = Field(4096, ge=64, description="Tokens of context per sequence (capped by the model).")
     batch_tokens: int = Field(512, ge=16, description="Max tokens per llama_decode call (prefill chunk size).")
     max_tokens_default: int | None = Field(
-        None, description="Completion budget when a request sets none (None: the rest of the context)."
+        None, ge=1, description="Chat completion budget when a request sets none (None: the rest of the context, "
+        "as OpenAI and vLLM do); an operator's cap on open-ended requests."
     )
 
     vector_store: Literal["lancedb", "milvus"] = Field("lancedb", description="Vector store backend.")

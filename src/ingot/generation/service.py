@@ -52,10 +52,13 @@ class _Timing:
 class GenerationService:
     def __init__(
         self, engine: Engine, served_names: tuple[str, ...], metrics: GenerationMetrics,
-        sampling_defaults: dict[str, float] | None = None,
+        sampling_defaults: dict[str, float] | None = None, max_tokens_default: int | None = None,
     ) -> None:
         self.engine = engine
         self.sampling_defaults = dict(sampling_defaults or {})  # the model's, for fields a request omits
+        # A chat request without a budget writes to the end of the context (OpenAI's and
+        # vLLM's behaviour) unless the operator sets this cap (INGOT_MAX_TOKENS_DEFAULT).
+        self.max_tokens_default = max_tokens_default
         self.model_id = engine.info.id
         self._served = ServedNames(self.model_id, (*served_names, *engine.adapter_names()), "chat")
         self._metrics = metrics
@@ -184,7 +187,9 @@ class GenerationService:
         elif req.response_format is not None and req.response_format.type == "json_schema":
             grammar = grammar_for_json_schema(req.response_format.json_schema.schema_)  # type: ignore[union-attr]
         logprobs = (req.top_logprobs or 0) if req.logprobs else None
-        params = req.to_sampling_params(req.completion_budget(), logprobs, None, grammar, self.sampling_defaults)
+        budget = req.completion_budget()
+        params = req.to_sampling_params(budget if budget is not None else self.max_tokens_default, logprobs, None,
+                                        grammar, self.sampling_defaults)
         if plan is not None and not plan.forced and grammar is None:
             params.lazy_grammar = plan.lazy_grammar()
         request_id = f"chatcmpl-{uuid.uuid4().hex}"
