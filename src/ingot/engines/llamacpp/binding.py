@@ -318,6 +318,9 @@ class Sampler:
         if lazy is not None and (not lazy.trigger or not lazy.end):
             self.close()
             raise InvalidRequestError("a lazy grammar needs a trigger and an end", "tools")
+        # As bytes once: the output tail they are matched against grows by a token's bytes per step.
+        self._trigger = lazy.trigger.encode("utf-8") if lazy is not None else b""
+        self._end = lazy.end.encode("utf-8") if lazy is not None else b""
 
     def _new_chain(self, grammar: str | None):  # noqa: ANN202 - ctypes pointer
         chain_params = L.llama_sampler_chain_default_params()
@@ -372,20 +375,20 @@ class Sampler:
         if lazy is None:
             return L.llama_sampler_sample(self.chain, ctx.ctx, batch_index)
         if not self.in_lazy_grammar:
-            self._mask_overruns(ctx, batch_index, lazy.trigger.encode("utf-8"))
+            self._mask_overruns(ctx, batch_index)
         token = L.llama_sampler_sample(self.chain, ctx.ctx, batch_index)
         self._tail = (self._tail + self.model.piece(token))[-self.TAIL:]
-        if not self.in_lazy_grammar and self._tail.endswith(lazy.trigger.encode("utf-8")):
+        if not self.in_lazy_grammar and self._tail.endswith(self._trigger):
             self._free_chain, self.chain = self.chain, self._new_chain(lazy.grammar)
-        elif self.in_lazy_grammar and self._tail.endswith(lazy.end.encode("utf-8")):
+        elif self.in_lazy_grammar and self._tail.endswith(self._end):
             L.llama_sampler_free(self.chain)
             self.chain, self._free_chain = self._free_chain, None
         return token
 
-    def _mask_overruns(self, ctx: LlamaContext, batch_index: int, trigger: bytes) -> None:
+    def _mask_overruns(self, ctx: LlamaContext, batch_index: int) -> None:
         """Forbid tokens that would complete the trigger mid-token (see trigger.py)."""
         if self._masks is None:  # first use, on the scheduler thread: one vocabulary pass per model
-            self._masks = masks_for(self.model.trigger_masks, trigger, self.model.pieces())
+            self._masks = masks_for(self.model.trigger_masks, self._trigger, self.model.pieces())
         banned = self._masks.banned(self._tail)
         if banned is not None:
             ctx.logits_row(batch_index)[banned] = -np.inf
