@@ -28,6 +28,16 @@ if ! command -v tesseract >/dev/null 2>&1; then
         echo "[install] warning: tesseract not found and cannot apt-get install it; OCR of scans will report an error"
     fi
 fi
+# OCR languages ingot chooses among by the document's script (ingest/extract/ocr.py).
+TESS_LANGS="chi-sim ara deu fra"
+MISSING_LANGS=""
+for lang in $TESS_LANGS; do
+    [ -f "/usr/share/tesseract-ocr/5/tessdata/${lang/-/_}.traineddata" ] || MISSING_LANGS="$MISSING_LANGS tesseract-ocr-$lang"
+done
+if [ -n "$MISSING_LANGS" ] && [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "[install] installing Tesseract language packs:$MISSING_LANGS"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $MISSING_LANGS >/dev/null
+fi
 
 # The web page's browser test (tests/test_ui_browser.py) drives Debian's Chromium through
 # Playwright, so Playwright never downloads a browser of its own. Test installs only.
@@ -39,6 +49,16 @@ case ",$EXTRAS," in
                 apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
             else
                 echo "[install] warning: chromium not found and cannot apt-get install it; the browser test will be skipped"
+            fi
+        fi
+        # Real PostgreSQL and Redis servers for the shared-state tests (started by the
+        # tests themselves on 127.0.0.1; the system services are not used).
+        if [ ! -x /usr/lib/postgresql/15/bin/initdb ] || ! command -v redis-server >/dev/null 2>&1; then
+            if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+                echo "[install] installing postgresql and redis-server (Debian) for the shared-state tests"
+                apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null
+            else
+                echo "[install] warning: postgresql/redis-server missing and cannot apt-get install them; those tests will be skipped"
             fi
         fi
         ;;
