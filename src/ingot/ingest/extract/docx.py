@@ -11,8 +11,13 @@ Decisions worth knowing:
   or whose paragraph/style outline level is set (level = outline level + 1). A heading
   becomes a ``title`` element whose ``heading_path`` lists the headings *enclosing* it
   (not itself); every later element carries the path including the heading.
+* Automatic numbering (``numbering.xml``, see :mod:`docx_numbering`) is rendered as Word
+  shows it: a numbered heading reads ``1.2.1. Scope`` (the number is part of the title
+  and of every ``heading_path``), a numbered list item ``a) item``. Counters run in body
+  order (table cells and headers do not count).
 * Consecutive list paragraphs (a numbering reference, or a ``List ...`` style) are grouped
-  into one ``list`` element, one ``- item`` line each, indented two spaces per level.
+  into one ``list`` element, one line each, indented two spaces per level: the item's
+  label (``1.``, ``2.3.1.``, ``iv)``) before its text, ``-`` for bullets.
 * Tables become Markdown. A horizontally merged cell is repeated in every grid column it
   spans and a vertically merged cell repeats its value in every row it spans, so each
   row reads correctly on its own after the table is split. Nested tables are flattened
@@ -20,8 +25,12 @@ Decisions worth knowing:
 * Large tables are split into elements of at most ``table_rows_per_element`` body rows,
   each repeating the header row.
 * Text boxes anchored in a paragraph are walked right after that paragraph.
-* Headers and footers come once per distinct text (sections usually repeat them): headers
-  before the body, footers after, kind ``text`` with ``meta={"part": "header"|"footer"}``.
+* Headers and footers are their own elements, never mixed into body text: once per
+  distinct text (sections usually repeat them), headers before the body, footers after,
+  kind ``text`` with ``meta={"region": "header"|"footer", "part": <same>, "variant":
+  "default"|"first"|"even"}`` (``part`` is the older name, kept for callers). Page-number
+  fields (PAGE, NUMPAGES) are left out of them: their stored value is just the page Word
+  last rendered, so a footer holding only a page number disappears.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from docx.section import Section, _Footer, _Header
 from lxml import etree
 
 from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
+from ingot.ingest.extract.docx_numbering import BULLET, Numbering, style_num_ids
 
 W_P, W_TBL, W_SDT, W_SDT_CONTENT = qn("w:p"), qn("w:tbl"), qn("w:sdt"), qn("w:sdtContent")
 W_R, W_TR, W_TC = qn("w:r"), qn("w:tr"), qn("w:tc")
@@ -50,6 +60,8 @@ INLINE_WRAPPERS = {
 # Block-level wrappers whose children are paragraphs/tables in document order.
 BLOCK_WRAPPERS = {W_SDT_CONTENT, qn("w:customXml"), qn("w:ins"), qn("w:moveTo")}
 W_TXBX = qn("w:txbxContent")
+W_FLDCHAR, W_INSTR, W_FLDSIMPLE = qn("w:fldChar"), qn("w:instrText"), qn("w:fldSimple")
+PAGE_FIELDS = {"PAGE", "NUMPAGES", "SECTIONPAGES"}  # layout-dependent numbers in headers/footers
 MC_FALLBACK = "{http://schemas.openxmlformats.org/markup-compatibility/2006}Fallback"
 MAX_STYLE_DEPTH = 20  # basedOn chains are short; this guards against cycles
 
@@ -63,6 +75,8 @@ class StyleInfo:
 
     heading_level: int | None  # 0 = Title, 1.. = Heading N / outline level
     is_list: bool
+    num_id: int | None = None  # numbering instance the style applies (Heading styles linked to a list)
+    ilvl: int | None = None  # its list level
 
 
 def _style_map(document: Document) -> tuple[dict[str, StyleInfo], str | None]:
@@ -83,6 +97,8 @@ def _resolve_style(style_id: str, raw: dict) -> StyleInfo:
     in the chain makes it a list style."""
     level: int | None = None
     is_list = False
+    num_id: int | None = None
+    ilvl: int | None = None
     seen: set[str] = set()
     current = raw.get(style_id)
     while current is not None and style_id not in seen and len(seen) < MAX_STYLE_DEPTH:
@@ -95,9 +111,13 @@ def _resolve_style(style_id: str, raw: dict) -> StyleInfo:
         # "List Paragraph" is only indentation; the numbering reference on the paragraph decides.
         if (name.startswith("list") and name != "list paragraph") or _num_id(current.pPr) not in (None, 0):
             is_list = True
+        if num_id is None:
+            num_id = _num_id(current.pPr)
+        if ilvl is None and current.pPr is not None and current.pPr.numPr is not None and current.pPr.numPr.ilvl is not None:
+            ilvl = current.pPr.numPr.ilvl.val
         style_id = current.basedOn_val or ""
         current = raw.get(style_id)
-    return StyleInfo(heading_level=level, is_list=is_list)
+    return StyleInfo(heading_level=level, is_list=is_list, num_id=num_id, ilvl=ilvl)
 
 
 def _level_from_name(name: str) -> int | None:
@@ -125,30 +145,76 @@ def _num_id(pPr) -> int | None:
     return pPr.numPr.numId.val
 
 
-def _ilvl(pPr) -> int:
+def _ilvl(pPr) -> int | None:
     if pPr is None or pPr.numPr is None or pPr.numPr.ilvl is None:
-        return 0
+        return None
     return pPr.numPr.ilvl.val or 0
+
+
+def _numbering_of(pPr, info: StyleInfo) -> tuple[int | None, int]:
+    """(numbering instance, level) of a paragraph: its own ``w:numPr`` wins, each part
+    falling back to the style's; instance 0 means "numbering switched off"."""
+    num_id = _num_id(pPr)
+    if num_id is None:
+        num_id = info.num_id
+    ilvl = _ilvl(pPr)
+    if ilvl is None:
+        ilvl = info.ilvl
+    return num_id, ilvl or 0
 
 
 # ---------------------------------------------------------------------------- text
 
 
-def _paragraph_text(p: etree._Element) -> str:
+def _paragraph_text(p: etree._Element, skip_page_numbers: bool = False) -> str:
     """Visible text of a paragraph, including runs inside hyperlinks, insertions, fields and
     content controls (python-docx's ``Paragraph.text`` skips the latter). Deleted text is
-    skipped because ``w:del`` is not descended into."""
+    skipped because ``w:del`` is not descended into. With ``skip_page_numbers`` (headers
+    and footers) the results of PAGE/NUMPAGES fields are left out: the stored value is
+    whatever page Word last rendered, not a fact of the document."""
     parts: list[str] = []
-    _collect_runs(p, parts)
+    _collect_runs(p, parts, _Fields() if skip_page_numbers else None)
     return "".join(parts)
 
 
-def _collect_runs(parent: etree._Element, parts: list[str]) -> None:
+def _collect_runs(parent: etree._Element, parts: list[str], fields: _Fields | None = None) -> None:
     for child in parent:
         if child.tag == W_R:
+            if fields is not None and fields.hides(child):
+                continue
             parts.append(child.text)  # CT_R.text maps w:t, w:tab, w:br, ... (python-docx)
+        elif fields is not None and child.tag == W_FLDSIMPLE and _is_page_field(child.get(qn("w:instr"), "")):
+            continue
         elif child.tag in INLINE_WRAPPERS:
-            _collect_runs(child, parts)
+            _collect_runs(child, parts, fields)
+
+
+def _is_page_field(instruction: str) -> bool:
+    words = instruction.split()
+    return bool(words) and words[0].upper() in PAGE_FIELDS
+
+
+class _Fields:
+    """The complex fields open at a run (``fldChar`` begin, ``instrText``, separate, result
+    runs, end), so the result runs of a page-number field can be recognised."""
+
+    def __init__(self) -> None:
+        self.open: list[list] = []  # [instruction, showing its result], innermost last
+
+    def hides(self, run: etree._Element) -> bool:
+        """Update the field state with ``run`` and say whether its text is a page number."""
+        for child in run:
+            if child.tag == W_FLDCHAR:
+                kind = child.get(qn("w:fldCharType"))
+                if kind == "begin":
+                    self.open.append(["", False])
+                elif kind == "separate" and self.open:
+                    self.open[-1][1] = True
+                elif kind == "end" and self.open:
+                    self.open.pop()
+            elif child.tag == W_INSTR and self.open:
+                self.open[-1][0] += child.text or ""
+        return any(showing and _is_page_field(instruction) for instruction, showing in self.open)
 
 
 def _text_boxes(p: etree._Element) -> list[etree._Element]:
@@ -177,11 +243,11 @@ def _iter_blocks(container: etree._Element) -> Iterator[etree._Element]:
             yield from _iter_blocks(child)
 
 
-def _block_text(container: etree._Element) -> str:
+def _block_text(container: etree._Element, skip_page_numbers: bool = False) -> str:
     """Plain text of a header, footer or table cell: paragraphs on lines, nested tables flattened."""
     lines: list[str] = []
     for block in _iter_blocks(container):
-        text = _paragraph_text(block) if block.tag == W_P else _flatten_table(block)
+        text = _paragraph_text(block, skip_page_numbers) if block.tag == W_P else _flatten_table(block)
         if text.strip():
             lines.append(text.strip())
     return "\n".join(lines)
@@ -268,9 +334,12 @@ def table_elements(rows: list[list[str]], max_rows: int, **common: Any) -> list[
 class _BodyWalker:
     """Turns body blocks into elements, carrying the heading path and the open list."""
 
-    def __init__(self, styles: dict[str, StyleInfo], default_style: str | None, options: ExtractOptions) -> None:
+    def __init__(
+        self, styles: dict[str, StyleInfo], default_style: str | None, numbering: Numbering, options: ExtractOptions
+    ) -> None:
         self.styles = styles
         self.default_style = default_style
+        self.numbering = numbering
         self.options = options
         self.headings: list[tuple[int, str]] = []  # (level, text), outermost first
         self.list_lines: list[str] = []
@@ -303,21 +372,26 @@ class _BodyWalker:
             self.walk_blocks(box)
 
     def _emit_paragraph(self, p: etree._Element) -> None:
-        """Heading -> ``title`` (updates the path); numbered/bulleted -> open list; else ``text``."""
+        """Heading -> ``title`` (updates the path); numbered/bulleted -> open list; else ``text``.
+        Automatic numbers are prefixed as Word shows them ("1.2.1. Scope", "a) item")."""
         text = _paragraph_text(p).strip()
         pPr = p.pPr
         info = self.styles.get(p.style or self.default_style or "", StyleInfo(None, False))
         level = _outline_level(pPr)
         if level is None:
             level = info.heading_level
+        num_id, ilvl = _numbering_of(pPr, info)
+        # Counted even when empty: Word shows (and counts) a number on an empty list paragraph.
+        label = self.numbering.label(num_id, ilvl) if num_id else None
         if not text:
             return  # empty paragraphs are spacing; they do not end a list either
         if level is not None:
-            self._heading(level, text)
+            numbered = label and label != BULLET
+            self._heading(level, f"{label} {text}" if numbered else text)
             return
-        num_id = _num_id(pPr)
         if num_id != 0 and (num_id is not None or info.is_list):
-            self.list_lines.append("  " * _ilvl(pPr) + "- " + " ".join(text.split()))
+            marker = label if label and label != BULLET else "-"
+            self.list_lines.append("  " * ilvl + marker + " " + " ".join(text.split()))
             return
         self._flush_list()
         self.elements.append(Element(kind="text", text=text, heading_path=self.path))
@@ -353,11 +427,11 @@ def _header_footer_elements(document: Document) -> tuple[list[Element], list[Ele
         for part, variant, story in _section_stories(section):
             if not shown[variant] or story.is_linked_to_previous:
                 continue
-            text = _block_text(story._element)
+            text = _block_text(story._element, skip_page_numbers=True)
             key = " ".join(text.split())
             if key and key not in seen[part]:
                 seen[part].add(key)
-                found[part].append(Element(kind="text", text=text, meta={"part": part, "variant": variant}))
+                found[part].append(Element(kind="text", text=text, meta={"part": part, "region": part, "variant": variant}))
     return found["header"], found["footer"]
 
 
@@ -386,7 +460,8 @@ def extract(data: bytes, options: ExtractOptions) -> Extraction:
     document = _open(data)
     try:
         styles, default_style = _style_map(document)
-        body = _BodyWalker(styles, default_style, options).walk(document.element.body)
+        numbering = Numbering.of(document, style_num_ids(document.styles.element.style_lst))
+        body = _BodyWalker(styles, default_style, numbering, options).walk(document.element.body)
         headers, footers = _header_footer_elements(document)
     except (KeyError, etree.XMLSyntaxError, zipfile.BadZipFile, EOFError) as exc:  # a damaged part read lazily
         raise ExtractionError("corrupt", f"could not read the Word file: {type(exc).__name__}: {exc}") from exc
