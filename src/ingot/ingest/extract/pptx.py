@@ -10,7 +10,8 @@ One slide is one page: every element has ``page`` = slide number (1-based) and
    frames become ``text`` elements, with runs of bulleted paragraphs split out as
    ``list`` elements; tables become Markdown ``table`` elements (merged cells repeated
    in every cell they cover); charts become a ``chart`` element holding the chart title
-   and a Markdown table of categories x series values;
+   and a Markdown table of categories x series values (:mod:`charts`, shared with the
+   Excel extractor);
 3. the speaker notes as a ``notes`` element.
 
 ``bbox`` is the shape's box in points from the slide's top-left corner (children of
@@ -23,21 +24,19 @@ Slide-number and date placeholders are skipped: they repeat on every slide.
 from __future__ import annotations
 
 import io
-import re
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Iterable, Iterator
 
 from lxml import etree
 from pptx import Presentation
-from pptx.chart.series import XySeries
 from pptx.enum.shapes import MSO_SHAPE_TYPE, PP_PLACEHOLDER
 from pptx.exc import PackageNotFoundError
 from pptx.oxml.ns import qn
 from pptx.slide import Slide
 
-from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, markdown_table
+from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions
+from ingot.ingest.extract.charts import chart_element
 from ingot.ingest.extract.docx import table_elements
 
 EMU_PER_POINT = 12700
@@ -48,8 +47,6 @@ BULLETED_PLACEHOLDERS = {PP_PLACEHOLDER.BODY, PP_PLACEHOLDER.OBJECT, PP_PLACEHOL
 OLE_TYPES = {MSO_SHAPE_TYPE.EMBEDDED_OLE_OBJECT, MSO_SHAPE_TYPE.LINKED_OLE_OBJECT}
 A_BU_NONE, A_BU_CHAR, A_BU_AUTONUM = qn("a:buNone"), qn("a:buChar"), qn("a:buAutoNum")
 
-EPOCH_1900 = datetime(1899, 12, 30)  # Excel's serial 1 is 1900-01-01 (with its 1900 leap-year bug)
-EPOCH_1904 = datetime(1904, 1, 1)
 Box = tuple[float, float, float, float]
 
 
@@ -163,130 +160,6 @@ def _table_rows(table) -> list[list[str]]:
     return grid
 
 
-# ---------------------------------------------------------------------------- charts
-
-
-def _number(value) -> str:
-    """Chart values are floats; print 120.0 as ``120`` and a missing point as empty."""
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _chart_title(chart) -> str:
-    if not chart.has_title:
-        return ""
-    frame = chart.chart_title.text_frame if chart.chart_title.has_text_frame else None
-    return " ".join(frame.text.split()) if frame is not None else ""
-
-
-def _xy_labels(series) -> list[str]:
-    """X values of a scatter/bubble series, which python-pptx does not expose."""
-    return [_cached_value(v) for v in _cached_points(series._element.xVal)]
-
-
-def _category_labels(chart, plot) -> list[str]:
-    """Category labels, hierarchical levels joined with `` / ``. Date axes cache Excel
-    serial numbers (``37261.0``); those are shown as ISO dates when the cached number
-    format is a date format, read from ``c:formatCode`` because python-pptx omits it."""
-    labels = [" / ".join(str(x) for x in flat if x) for flat in plot.categories.flattened_labels]
-    codes = plot._element.xpath("./c:ser[1]/c:cat/c:numRef/c:numCache/c:formatCode/text()")
-    if not codes or not _is_date_format(codes[0]):
-        return [_cached_value(label) for label in labels]
-    epoch = EPOCH_1904 if chart._chartSpace.xpath("./c:date1904[@val='1' or @val='true']") else EPOCH_1900
-    return [_serial_to_date(label, epoch) for label in labels]
-
-
-def _is_date_format(code: str) -> bool:
-    """Excel number format looks like a date: has d or y, or m without digit placeholders."""
-    plain = re.sub(r'"[^"]*"|\[[^\]]*\]', "", code).lower()
-    return "d" in plain or "y" in plain or ("m" in plain and not re.search(r"[0#]", plain))
-
-
-def _as_float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _serial_to_date(label: str, epoch: datetime) -> str:
-    value = _as_float(label)
-    if value is None:
-        return label
-    moment = epoch + timedelta(days=value)
-    return moment.date().isoformat() if moment.time() == datetime.min.time() else moment.isoformat(sep=" ")
-
-
-def _chart_rows(chart) -> list[list[str]]:
-    """Header ``[category, series...]`` then one row per category. Categories come from the
-    first plot (combo charts share them); scatter charts use the first series' X values."""
-    series = [s for plot in chart.plots for s in plot.series]
-    if not series:
-        return []
-    first_plot = chart.plots[0]
-    if isinstance(series[0], XySeries):  # scatter and bubble
-        labels, corner = _xy_labels(series[0]), "x"
-    else:
-        labels = _category_labels(chart, first_plot)
-        corner = ""
-    values = [list(s.values) for s in series]
-    count = max([len(labels)] + [len(v) for v in values])
-    labels += [str(i + 1) for i in range(len(labels), count)]
-    header = [corner] + [s.name or f"Series {i + 1}" for i, s in enumerate(series)]
-    body = [[labels[i]] + [_number(v[i]) if i < len(v) else "" for v in values] for i in range(count)]
-    return [header, *body]
-
-
-def _cached_points(parent) -> list[str]:
-    """Values of a ``c:strCache``/``c:numCache`` (first level of a multi-level cache) by index."""
-    if parent is None:
-        return []
-    level = parent.find(".//" + qn("c:lvl"))
-    points = {int(pt.get("idx")): pt.findtext(qn("c:v")) or "" for pt in (level if level is not None else parent).iter(qn("c:pt"))}
-    return [points.get(i, "") for i in range(max(points, default=-1) + 1)]
-
-
-def _cached_value(text: str) -> str:
-    """A cached point as shown: numbers without a trailing ``.0``, text as is."""
-    value = _as_float(text)
-    return _number(value) if value is not None else text
-
-
-def _chart_rows_from_xml(chart) -> list[list[str]]:
-    """Same table as ``_chart_rows`` for plot kinds python-pptx refuses (3-D bar, surface,
-    stock, ...), read from the series caches because the library has no API for them."""
-    sers = chart._chartSpace.xpath("./c:chart/c:plotArea/*/c:ser")
-    if not sers:
-        return []
-    first = sers[0]
-    labels = _cached_points(first.find(qn("c:cat"))) or _cached_points(first.find(qn("c:xVal")))
-    names = [" ".join(ser.xpath("./c:tx//c:v/text()")) or f"Series {i + 1}" for i, ser in enumerate(sers)]
-    values = [_cached_points(ser.find(qn("c:val"))) or _cached_points(ser.find(qn("c:yVal"))) for ser in sers]
-    count = max([len(labels)] + [len(v) for v in values])
-    labels += [str(i + 1) for i in range(len(labels), count)]
-    body = [[labels[i]] + [_cached_value(v[i]) if i < len(v) else "" for v in values] for i in range(count)]
-    return [[""] + names, *body]
-
-
-def _chart_element(shape, common: dict) -> Element | None:
-    """Chart title plus its data as a Markdown table (``meta["chart_type"]`` names the kind)."""
-    chart = shape.chart
-    title = _chart_title(chart)
-    meta: dict = {"title": title} if title else {}
-    try:
-        rows = _chart_rows(chart)
-        meta["chart_type"] = chart.chart_type.name
-    except (NotImplementedError, ValueError, KeyError):  # python-pptx: "unsupported plot type"
-        rows = _chart_rows_from_xml(chart)
-        kinds = chart._chartSpace.xpath("./c:chart/c:plotArea/*[c:ser]")
-        meta["chart_type"] = etree.QName(kinds[0]).localname if kinds else "unknown"
-    text = "\n\n".join(part for part in (title, markdown_table(rows)) if part)
-    return Element(kind="chart", text=text, meta=meta, **common) if text else None
-
-
 # ---------------------------------------------------------------------------- slides
 
 
@@ -321,7 +194,7 @@ class _SlideWalker:
                 _table_rows(shape.table), self.options.table_rows_per_element, **self.common(box)
             )
         elif getattr(shape, "has_chart", False) and shape.has_chart:
-            element = _chart_element(shape, self.common(box))
+            element = chart_element(shape.chart, self.common(box))
             if element is not None:
                 self.elements.append(element)
         elif shape.has_text_frame and _placeholder_type(shape) not in SKIPPED_PLACEHOLDERS:
