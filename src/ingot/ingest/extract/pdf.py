@@ -45,6 +45,7 @@ MAX_STAMP_CHARS = 200  # ... and one with fewer, over images covering half of it
 MIN_OUTLINE_PATHS = 50  # a text-less page drawn with this many shapes may be text set as outlines
 PIECE_GAP_EM = 1.0  # a gap wider than this (in ems), and than three word spaces of its line, ends a piece
 LONE_GAP_EM = 1.6  # ... or, in a line with no word spaces to compare with, wider than this
+SMALL_GLYPH_EM = 0.45  # a glyph lower than this (in ems) is punctuation; it joins a line by its centre
 MAX_GAP_EM = 2.5  # a gap wider than this ends a piece whatever the line's word spacing
 EM_PER_GLYPH = 1 / 0.7  # capitals, digits and ascenders (b d h k l) are about 0.7 em high
 TALL = frozenset("ABCDEFGHIKLMNOPRSTUVWXYZbdhkl0123456789")  # not J or Q: they reach below the line
@@ -244,7 +245,11 @@ class _PieceBuilder:
         gap = x0 - self.last_x1
         if gap > MAX_GAP_EM * em or gap < -0.6 * em:
             return False
-        if y1 - y0 < 0.15 * em:  # a flat glyph (underscore, dash, dot) sits on or just below the line
+        if y1 - y0 < SMALL_GLYPH_EM * em:
+            # A small glyph (comma, full stop, quote, dash, underscore) sits on, just
+            # below or at the top of the line: its box barely overlaps a line of digits
+            # or x-height letters, yet a comma that starts a line of its own turns
+            # "12,111.06" into "12 111.06" and a stray "," line.
             return self.y0 - 0.2 * em <= (y0 + y1) / 2 <= self.y1 + 0.3 * em
         overlap = min(self.y1, y1) - max(self.y0, y0)
         return overlap >= 0.45 * min(y1 - y0, self.y1 - self.y0)
