@@ -13,9 +13,11 @@ copilot, so each is counted on its own. A fact is found when any ``answer_any`` 
 in the answer, compared casefolded, with whitespace collapsed and thousands separators
 dropped from numbers ("1,234" and "1234" match), so the wording of a sentence around the
 fact does not matter. A citation is right when any citation of the response names the
-document (its file name) and covers one of the pages: small models rarely write [n]
-markers, so the sources the answer was given count; whether a marker points at a right
-source is kept separately (``marked_citation``), for the prompt work that follows.
+document (its file name) and covers one of the pages. The RAG service lists as citations
+only the passages its ``[n]`` markers point at (post-hoc attribution, rag/attribution.py),
+so ``citation_precision`` (right citations / citations) says how often a marker can be
+trusted; ``marked_citation`` checks the markers in the text themselves. ``finish_reason``
+"length" and a repeated sentence are counted too: the loops a small model falls into.
 
 Everything here is a pure function of the golden items and the responses, except
 :func:`run`, which asks the questions through a caller-given ``ask`` (in-process RAG
@@ -153,10 +155,32 @@ def answer_found(answer: str, answer_any: Sequence[str]) -> bool:
     return any(normalize(expected) in said for expected in answer_any)
 
 
-def is_refusal(answer: str, citations: Sequence[dict[str, Any]]) -> bool:
-    """Refused = no sources were given (the retrieval gate answered) or the answer says the
-    documents do not hold it."""
-    return not citations or bool(_REFUSAL.search(normalize(answer)))
+def is_refusal(answer: str, citations: Sequence[dict[str, Any]], retrieval: dict[str, Any] | None = None) -> bool:
+    """Refused = the retrieval gate answered (no passage was given to the model) or the
+    answer says the documents do not hold it. With ``retrieval`` (the response's), the gate
+    is read from ``passages_used``: since citations list only the passages the answer cites
+    (post-hoc attribution), an answer citing nothing is not a refusal by that alone.
+    Without it (an older server), no citations means the gate answered, as before."""
+    if retrieval is not None and "passages_used" in retrieval:
+        gated = not retrieval["passages_used"]
+    else:
+        gated = not citations
+    return gated or bool(_REFUSAL.search(normalize(answer)))
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def repeats_sentence(answer: str) -> bool:
+    """Does some sentence (8+ characters) occur twice? The loop a small model falls into."""
+    seen = set()
+    for sentence in _SENTENCE_END.split(normalize(answer)):
+        key = re.sub(r"\W+", " ", sentence).strip()
+        if len(key) >= 8:
+            if key in seen:
+                return True
+            seen.add(key)
+    return False
 
 
 def names_doc(source: str | None, doc: str) -> bool:
@@ -209,6 +233,10 @@ class QuestionRecord:
     citation_ok: bool | None
     marked_citation: bool | None
     error: str | None = None
+    finish_reason: str | None = None  # "length": cut by max_tokens
+    repeats: bool = False  # some sentence occurs twice (repeats_sentence)
+    cited: int = 0  # citations in the response
+    cited_right: int = 0  # of them, naming the right document and page (answerable only)
 
     @property
     def correct(self) -> bool:
@@ -224,9 +252,10 @@ CITATION_FIELDS = ("index", "source", "page_start", "page_end", "location")
 
 def score(item: GoldenItem, response: dict[str, Any], seconds: float) -> QuestionRecord:
     """Verdicts for one RAG response (the OpenAI chat completion with ``citations``)."""
-    answer = (response.get("choices") or [{}])[0].get("message", {}).get("content") or ""
+    choice = (response.get("choices") or [{}])[0]
+    answer = choice.get("message", {}).get("content") or ""
     citations = [{k: c.get(k) for k in CITATION_FIELDS} for c in response.get("citations") or []]
-    refused = is_refusal(answer, citations)
+    refused = is_refusal(answer, citations, response.get("retrieval"))
     if item.doc is None:
         answer_ok = citation_ok = marked = None
     else:
@@ -238,7 +267,9 @@ def score(item: GoldenItem, response: dict[str, Any], seconds: float) -> Questio
         pages=list(item.pages) if item.pages is not None else None, answer_any=list(item.answer_any),
         answer=answer, citations=citations, seconds=round(seconds, 3), refused=refused,
         refusal_ok=refused == (item.doc is None), answer_ok=answer_ok, citation_ok=citation_ok,
-        marked_citation=marked,
+        marked_citation=marked, finish_reason=choice.get("finish_reason"), repeats=repeats_sentence(answer),
+        cited=len(citations),
+        cited_right=0 if item.doc is None else sum(citation_right([c], item.doc, item.pages) for c in citations),
     )
 
 
@@ -291,6 +322,12 @@ class Summary:
     refusal_accuracy: float | None = None
     latency_p50_s: float | None = None
     latency_p95_s: float | None = None
+    length_finishes: int = 0  # answers cut by max_tokens
+    repeating_answers: int = 0  # answers with a sentence twice
+    cited_passages: int = 0  # citations over all answers
+    cited_passages_right: int = 0  # of those on answerable questions, naming the right doc+page
+    cited_passages_answerable: int = 0
+    citation_precision: float | None = None  # right / cited, answerable questions
 
 
 def summarize(records: Sequence[QuestionRecord]) -> Summary:
@@ -307,6 +344,12 @@ def summarize(records: Sequence[QuestionRecord]) -> Summary:
         refused_answerable=sum(r.refused for r in answerable),
         errors=sum(r.error is not None for r in records),
     )
+    s.length_finishes = sum(r.finish_reason == "length" for r in records)
+    s.repeating_answers = sum(r.repeats for r in records)
+    s.cited_passages = sum(r.cited for r in records)
+    s.cited_passages_answerable = sum(r.cited for r in answerable)
+    s.cited_passages_right = sum(r.cited_right for r in answerable)
+    s.citation_precision = _rate(s.cited_passages_right, s.cited_passages_answerable)
     s.answer_accuracy = _rate(s.answer_hits, s.answerable)
     s.citation_accuracy = _rate(s.citation_hits, s.answerable)
     s.marked_citation_accuracy = _rate(s.marked_citation_hits, s.answerable)

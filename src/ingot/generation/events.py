@@ -3,11 +3,12 @@
 A service call returns an async iterator of these, already admitted by the engine (a full
 queue or an over-long prompt raised before the first event). The order is:
 
-    [Citations]  Started  (PromptEcho | TextDelta | ToolCallDelta | Finish)*  Usage
+    [Citations]  Started  (PromptEcho | TextDelta | ToolCallDelta | [Citations] Finish)*  Usage
 
 ``Started`` names the response; per choice ``index`` there may be one ``PromptEcho``
 (completions with ``echo``), any number of ``TextDelta`` and ``ToolCallDelta`` and exactly
-one ``Finish`` (reason ``tool_calls`` when the choice ended in calls);
+one ``Finish`` (reason ``tool_calls`` when the choice ended in calls); RAG answers send a
+second ``Citations`` right before their ``Finish``: the passages the text cites (rag/citing.py);
 ``Usage`` closes the stream. An error after ``Started`` is raised from the iterator, and
 each wire adapter (``server/openai/*``) decides how its protocol reports it. ``collect``
 folds a stream into a ``Result`` for callers that want the whole answer (non-streamed

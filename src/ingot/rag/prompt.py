@@ -13,9 +13,14 @@ from dataclasses import dataclass
 
 from ingot.retrieval.service import Passage
 
+# No "cite like [1]": markers are placed after generation (attribution.py), and asking for
+# them made the 1.5B write "According to [2], ..." lead-ins. The refusal sentence is given
+# word for word: asked to "say that the documents do not say", the 1.5B answered both
+# unanswerable questions of the 14-question sample from near-miss passages instead.
 SYSTEM_PROMPT = (
-    "Answer the question in one sentence using only the sources. Cite sources like [1]. "
-    "If the sources do not contain the answer, say that the documents do not say."
+    "Answer the question in one sentence using only the sources. Copy numbers, names and dates "
+    "exactly as the sources write them. If the sources do not state the answer to exactly what "
+    "is asked, reply only: The documents do not say."
 )
 MARGIN_TOKENS = 16  # chat-template tokens around each message
 

@@ -29,6 +29,8 @@ from ingot.generation.events import (
 )
 from ingot.generation.protocol import ChatCompletionRequest
 from ingot.generation.service import GenerationService
+from ingot.rag.attribution import PassageTerms
+from ingot.rag.citing import CitedAnswer, cited_events
 from ingot.rag.prompt import Prompt, build_prompt
 from ingot.rag.protocol import RagChatRequest
 from ingot.rag.rewrite import standalone_query
@@ -47,6 +49,11 @@ class RagSettings:
     min_score: float  # cosine similarity the best passage must reach to count as evidence
     answer_tokens: int  # answer budget when the request sets none
     top_k: int = 3  # passages per answer when the request sets none
+    # Sampling for answers whose request leaves it out: SmolLM2-135M looped at temperature 0
+    # without it (benchmarks/RESULTS.md, "RAG answers (golden set)"); a model whose catalog
+    # entry recommends its own repetition_penalty keeps that one.
+    repetition_penalty: float = 1.0
+    withhold_unsupported: bool = True  # refuse when no answer sentence is supported (citing.py)
 
 
 def citation_dict(number: int, passage: Passage) -> dict[str, Any]:
@@ -131,12 +138,25 @@ class RagService:
             prompt.messages[0]["content"] = system + "\n\n" + prompt.messages[0]["content"]
         info["passages_used"] = len(prompt.passages)
         citations = [citation_dict(i, p) for i, p in enumerate(prompt.passages, start=1)]
+        sampling: dict[str, Any] = {}
+        if (req.repetition_penalty is None and self.settings.repetition_penalty != 1.0
+                and "repetition_penalty" not in self.generation.sampling_defaults):
+            sampling["repetition_penalty"] = self.settings.repetition_penalty
         generation_request = ChatCompletionRequest.model_validate({
             **req.model_dump(exclude={"messages"}), "messages": prompt.messages, "max_tokens": budget,
-            "max_completion_tokens": None,
+            "max_completion_tokens": None, **sampling,
         })
         events = await self.generation.chat(generation_request)
-        return AdmittedStream(_cited(Citations(citations, info), events), events.aclose)  # type: ignore[attr-defined]
+        answer = CitedAnswer(question, [PassageTerms.of(p.record.text) for p in prompt.passages],
+                             withhold_unsupported=self.settings.withhold_unsupported)
+
+        async def count_prompt() -> int:  # only when the repeat stop ends the answer early
+            return len(await self.generation.chat_prompt_ids(generation_request.messages))
+
+        cited = cited_events(events, answer, citations, info,
+                             count_tokens=lambda text: len(engine.tokenize(text, add_special=False)),
+                             count_prompt=count_prompt)
+        return AdmittedStream(_cited(Citations(citations, info), cited), events.aclose)  # type: ignore[attr-defined]
 
     def _not_found(self, req: ChatCompletionRequest, info: dict[str, Any]) -> EventStream:
         started = Started(f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), req.model or self.generation.model_id,

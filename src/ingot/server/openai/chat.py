@@ -1,7 +1,8 @@
 """OpenAI chat completions over generation events: the full ``chat.completion`` object, or
 its ``chat.completion.chunk`` SSE stream. RAG answers use the same adapter; their
 ``Citations`` event becomes ``citations`` and ``retrieval`` fields (the first chunk's, when
-streamed, so clients have the sources before the text)."""
+streamed, so clients have the sources before the text; a second ``Citations`` event, right
+before ``Finish``, lists the passages the answer cites and rides on the finish chunk)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ async def chat_chunks(events: EventStream, include_usage: bool) -> AsyncIterator
     usage chunk when asked for, ``[DONE]``. After the 200 an error travels as a frame."""
     head: Started | None = None
     extra: dict[str, Any] = {}
+    late: dict[str, Any] = {}
     try:
         async for event in events:
             if isinstance(event, TextDelta):
@@ -77,7 +79,9 @@ async def chat_chunks(events: EventStream, include_usage: bool) -> AsyncIterator
                 yield sse(shapes.chat_chunk(head, event.index, {"tool_calls": [fragment]}, None, None,  # type: ignore[arg-type]
                                             include_usage))
             elif isinstance(event, Finish):
-                yield sse(shapes.chat_chunk(head, event.index, {}, None, event.reason, include_usage))  # type: ignore[arg-type]
+                chunk = shapes.chat_chunk(head, event.index, {}, None, event.reason, include_usage)  # type: ignore[arg-type]
+                yield sse({**chunk, **late} if late else chunk)
+                late = {}
             elif isinstance(event, Started):
                 head = event
                 for index in range(event.choices):
@@ -85,7 +89,10 @@ async def chat_chunks(events: EventStream, include_usage: bool) -> AsyncIterator
                                               include_usage)
                     yield sse({**chunk, **extra} if index == 0 else chunk)
             elif isinstance(event, Citations):
-                extra = _extra(event)
+                if head is None:
+                    extra = _extra(event)
+                else:  # RAG: the cited passages, known once the text is complete
+                    late = _extra(event)
             elif isinstance(event, Usage) and include_usage and head is not None:
                 yield sse(shapes.usage_chunk(head, "chat.completion.chunk", event.prompt_tokens,
                                              event.completion_tokens, event.cached_tokens))
