@@ -13,12 +13,24 @@ Decisions worth knowing:
   number matches what Excel shows), ``location`` = sheet name, ``heading_path=(name,)``.
   Hidden and very-hidden sheets are skipped: they hold lookups and scratch data the author
   chose not to show. Sheets without a value are skipped.
-* Leading/trailing empty rows and columns are trimmed, fully empty columns and single
-  empty spacer rows inside a block are dropped. Leading one-value rows above the first
-  row with several values ("3.1 Operating segments") are captions: they become a ``text``
-  element before the table instead of posing as its header. Two or more consecutive empty rows start a
-  new block (a separate table), because that is how people lay out several tables on one
-  sheet, and each block then gets its own header row.
+* Several tables on one sheet are found as connected regions of non-empty cells
+  (``_regions``): an empty column or two empty rows separate tables, because that is how
+  people lay them out side by side and one under another; a single empty row is spacing
+  inside a table, and a region one empty column beside another that starts on the same
+  row is the same table (a spacer column). Each region is its own ``table`` element with
+  its own header row, in reading order (top, then left), ``meta["range"]`` = its cells in
+  A1 notation. CSV/TSV files are one table by construction: only empty rows split them.
+* Merged cells repeat their value (the top-left cell's) in every cell they cover, so a
+  row read alone still names its group. Read-only mode hides merges, so they are read
+  from the sheet part with lxml.
+* Fully empty columns and single empty spacer rows inside a table are dropped. Leading
+  one-value rows above the first row with several values ("3.1 Operating segments") are
+  captions: they become a ``text`` element before the table instead of posing as its
+  header (a caption merged across the table counts as one value).
+* Charts drawn on a sheet become ``chart`` elements after its tables (title + Markdown
+  table of the cached series values, the same code as PowerPoint charts:
+  :mod:`charts`), ``meta["anchor"]`` = the cell the chart's corner sits on. Chart sheets
+  (a sheet that is only a chart) are not read.
 * Numbers are formatted from the cell's number format where that is cheap (decimals,
   percent, thousands separator); otherwise shortest round-trip repr, so float noise like
   0.30000000000000004 never shows. Dates are ISO (time only when not midnight).
@@ -32,15 +44,30 @@ import csv
 import datetime as dt
 import io
 import re
+import zipfile
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
 
+from lxml import etree
+from openpyxl.packaging.relationship import get_dependents, get_rels_path
+from openpyxl.utils.cell import get_column_letter, range_boundaries
+
 from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
+from ingot.ingest.extract.charts import chart_element, chart_from_xml
 
 Grid = list[list[str]]
 
 MIN_BLOCK_GAP = 2  # this many empty rows in a row separate two tables on a sheet
+MAX_REGIONS_TO_MERGE = 2000  # box merging is quadratic; beyond this the regions stay as found
+MAX_MERGE_CELLS = 1_000_000  # a merge over a whole column is formatting, not a value to repeat
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+ROW_TAG, MERGE_CELL_TAG = f"{_MAIN}row", f"{_MAIN}mergeCell"
+_XDR = "{http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing}"
+XDR_FROM_TAG, XDR_ROW_TAG, XDR_COL_TAG = f"{_XDR}from", f"{_XDR}row", f"{_XDR}col"
+C_CHART_TAG = "{http://schemas.openxmlformats.org/drawingml/2006/chart}chart"
+R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE container: encrypted OOXML or legacy .xls
 
 
@@ -73,18 +100,27 @@ def _extract_workbook(data: bytes, options: ExtractOptions) -> Extraction:
     workbook = _open_workbook(data)
     elements: list[Element] = []
     try:
+        archive = zipfile.ZipFile(io.BytesIO(data))  # the parts openpyxl's read-only mode does not expose
         sheets = list(workbook.worksheets)
         for number, sheet in enumerate(sheets, start=1):
             if getattr(sheet, "sheet_state", "visible") != "visible":
                 continue
+            common: dict[str, Any] = {"page": number, "location": sheet.title, "heading_path": (sheet.title,)}
+            path = getattr(sheet, "_worksheet_path", None)  # read-only sheets know their part's name
             try:
                 grid = _sheet_grid(sheet)
+                if path:
+                    _fill_merges(grid, _merged_ranges(archive, path))
             except ExtractionError:
                 raise
             except Exception as exc:  # damaged sheet XML surfaces only while streaming rows
                 message = f"could not read sheet {sheet.title!r}: {type(exc).__name__}: {exc}"
                 raise ExtractionError("corrupt", message) from exc
-            elements += _grid_elements(grid, options, page=number, location=sheet.title, heading_path=(sheet.title,))
+            elements += _block_elements(_regions(grid), options, **common)
+            if path:
+                elements += _chart_elements(archive, path, common)
+    except zipfile.BadZipFile as exc:
+        raise ExtractionError("corrupt", f"could not open the workbook: {exc}") from exc
     finally:
         workbook.close()
     if not elements:
@@ -96,6 +132,94 @@ def _sheet_grid(sheet: Any) -> Grid:
     """All rows of a sheet as display strings (ragged; missing rows come back empty)."""
     sheet.reset_dimensions()
     return [[format_cell(cell.value, getattr(cell, "number_format", None)) for cell in row] for row in sheet.iter_rows()]
+
+
+# ---------------------------------------------------------------- merged cells
+
+
+def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int, int, int, int]]:
+    """``(min_col, min_row, max_col, max_row)`` (1-based) of each merged range of a sheet.
+    Read-only worksheets do not expose merges, so the part is streamed once more with
+    lxml; rows are cleared as they pass, keeping memory flat on large sheets."""
+    ranges = []
+    with archive.open(sheet_path) as source:
+        for _, element in etree.iterparse(source, events=("end",), tag=(ROW_TAG, MERGE_CELL_TAG)):
+            if element.tag == MERGE_CELL_TAG and element.get("ref"):
+                try:
+                    ranges.append(range_boundaries(element.get("ref")))
+                except (ValueError, TypeError):
+                    pass  # a malformed reference merges nothing
+            element.clear(keep_tail=True)
+    return ranges
+
+
+def _fill_merges(grid: Grid, ranges: Iterable[tuple[int, int, int, int]]) -> None:
+    """Repeat each merged range's value (its top-left cell) in every cell it covers, so a
+    row read on its own (after a split, in a chunk) still says which group it belongs to."""
+    for min_col, min_row, max_col, max_row in ranges:
+        if min_row > len(grid) or min_col < 1 or (max_row - min_row + 1) * (max_col - min_col + 1) > MAX_MERGE_CELLS:
+            continue
+        first = grid[min_row - 1]
+        value = first[min_col - 1] if min_col - 1 < len(first) else ""
+        if not value:
+            continue
+        for r in range(min_row - 1, min(max_row, len(grid))):
+            row = grid[r]
+            if len(row) < max_col:
+                row.extend([""] * (max_col - len(row)))
+            row[min_col - 1 : max_col] = [value] * (max_col - min_col + 1)
+
+
+# ---------------------------------------------------------------- charts
+
+
+def _chart_elements(archive: zipfile.ZipFile, sheet_path: str, common: dict[str, Any]) -> list[Element]:
+    """The charts drawn on a sheet, top to bottom then left to right, each as a ``chart``
+    element (title + Markdown table of its cached series, :mod:`charts`) with
+    ``meta["anchor"]`` = the cell its top-left corner sits on."""
+    drawing = _related(archive, sheet_path, "/drawing")
+    if not drawing:
+        return []
+    charts = {rel.Id: rel.Target for rel in _relationships(archive, drawing) if rel.Type.endswith("/chart")}
+    anchored: list[tuple[tuple[int, int], str]] = []
+    with archive.open(drawing) as source:
+        root = etree.parse(source).getroot()
+    for anchor in root:
+        for ref in anchor.iter(C_CHART_TAG):
+            target = charts.get(ref.get(R_ID))
+            if target and target in archive.NameToInfo:
+                anchored.append((_anchor_cell(anchor), target))
+    out = []
+    for (row, col), target in sorted(anchored):
+        try:
+            element = chart_element(chart_from_xml(archive.read(target)), dict(common))
+        except (etree.XMLSyntaxError, ValueError, KeyError, TypeError):
+            continue  # a damaged chart loses its data, not the workbook
+        if element is not None:
+            element.meta["anchor"] = f"{get_column_letter(col + 1)}{row + 1}"
+            out.append(element)
+    return out
+
+
+def _relationships(archive: zipfile.ZipFile, part: str) -> list:
+    """A part's relationships with targets resolved to archive names (openpyxl's reader)."""
+    rels = get_rels_path(part)
+    return list(get_dependents(archive, rels)) if rels in archive.NameToInfo else []
+
+
+def _related(archive: zipfile.ZipFile, part: str, kind: str) -> str | None:
+    return next((rel.Target for rel in _relationships(archive, part) if rel.Type.endswith(kind)), None)
+
+
+def _anchor_cell(anchor: etree._Element) -> tuple[int, int]:
+    """0-based (row, column) of a drawing anchor's top-left cell; absolute anchors sort first."""
+    start = anchor.find(XDR_FROM_TAG)
+    if start is None:
+        return (0, 0)
+    try:
+        return (int(start.findtext(XDR_ROW_TAG) or 0), int(start.findtext(XDR_COL_TAG) or 0))
+    except ValueError:
+        return (0, 0)
 
 
 # ---------------------------------------------------------------- cell formatting
@@ -171,28 +295,53 @@ def _plain_number(value: int | float) -> str:
 # ---------------------------------------------------------------- grids -> elements
 
 
-def _grid_elements(
-    grid: Grid,
+@dataclass
+class Block:
+    """One table's worth of a sheet: its non-empty rows and where they are."""
+
+    numbers: list[int]  # 1-based sheet row of each row
+    rows: Grid
+    first_col: int | None = None  # 1-based sheet column of the first cell (workbooks), None for CSV
+    last_col: int | None = None
+
+    @property
+    def range(self) -> str | None:
+        """The block's cells in A1 notation (``E5:G9``), for a reader to find it in the sheet."""
+        if self.first_col is None or self.last_col is None:
+            return None
+        return f"{get_column_letter(self.first_col)}{self.numbers[0]}:{get_column_letter(self.last_col)}{self.numbers[-1]}"
+
+
+def _grid_elements(grid: Grid, options: ExtractOptions, **common: Any) -> list[Element]:
+    """Row blocks of a delimited-text grid as table elements (a CSV file is one table, so
+    only empty rows separate blocks there)."""
+    return _block_elements((Block(numbers, rows) for numbers, rows in _blocks(grid)), options, **common)
+
+
+def _block_elements(
+    blocks: Iterable[Block],
     options: ExtractOptions,
     *,
     page: int,
     location: str | None,
     heading_path: tuple[str, ...],
 ) -> list[Element]:
-    """Blocks of a grid as table elements, each split to at most N data rows."""
+    """Blocks as table elements, each split to at most N data rows; leading caption rows
+    become a ``text`` element."""
     out: list[Element] = []
-    for block_index, (numbers, rows) in enumerate(_blocks(grid)):
-        rows = _drop_empty_columns(rows)
+    for block_index, block in enumerate(blocks):
+        numbers, rows = block.numbers, _drop_empty_columns(block.rows)
+        where = {"range": block.range} if block.range else {}
         lead = _title_rows(rows)
         if lead:
             out.append(
                 Element(
                     kind="text",
-                    text="\n".join(" ".join(" ".join(c.split()) for c in row if c) for row in rows[:lead]),
+                    text="\n".join(" ".join(dict.fromkeys(" ".join(c.split()) for c in row if c)) for row in rows[:lead]),
                     page=page,
                     location=location,
                     heading_path=heading_path,
-                    meta={"rows": [numbers[0], numbers[lead - 1]], "block": block_index},
+                    meta={"rows": [numbers[0], numbers[lead - 1]], "block": block_index, **where},
                 )
             )
             if lead == len(rows):
@@ -204,6 +353,7 @@ def _grid_elements(
                 "header_row": numbers[0],  # 1-based row numbers in the sheet / file
                 "rows": [data_rows[0], data_rows[-1]],
                 "block": block_index,
+                **where,
                 **part.meta(),
             }
             out.append(
@@ -221,8 +371,10 @@ def _grid_elements(
 
 def _title_rows(rows: Grid) -> int:
     """How many leading rows are captions ("3.1 Operating segments"), not the header: rows
-    with a single value above the first row with several. A lone value is all caption."""
-    filled = [sum(1 for c in row if c) for row in rows]
+    with a single value above the first row with several. A lone value is all caption.
+    Values are counted distinct, so a caption merged across the table's width (repeated
+    in every cell it covers) is still one value."""
+    filled = [len({c for c in row if c}) for row in rows]
     if max(filled) <= 1:
         return len(rows) if len(rows) == 1 else 0
     lead = 0
@@ -249,6 +401,127 @@ def _blocks(grid: Grid) -> Iterator[tuple[list[int], Grid]]:
         rows.append(row)
     if rows:
         yield numbers, rows
+
+
+# ---------------------------------------------------------------- tables on a sheet
+
+
+def _regions(grid: Grid) -> list[Block]:
+    """The separate tables of a sheet: connected regions of non-empty cells, in reading
+    order (top row, then left column).
+
+    Cells touching (diagonals included) are connected; so are cells with a single empty
+    row between them, which people use as spacing inside a table. An empty column, or
+    two empty rows, separate tables. Regions whose boxes overlap are one table (a sparse
+    table can come apart cell by cell), and two side-by-side regions spanning exactly the
+    same rows with one empty column between are one table with a spacer column."""
+    segments, parent = _connected_segments(grid)
+    boxes: dict[int, list[int]] = {}  # root -> [top, left, bottom, right], 0-based
+    for index, (row, left, right) in enumerate(segments):
+        root = _find(parent, index)
+        box = boxes.setdefault(root, [row, left, row, right])
+        box[0], box[1], box[2], box[3] = min(box[0], row), min(box[1], left), max(box[2], row), max(box[3], right)
+    merged = _merge_boxes(list(boxes.values()))
+    return [_block_of(grid, box) for box in sorted(merged, key=lambda b: (b[0], b[1]))]
+
+
+def _connected_segments(grid: Grid) -> tuple[list[tuple[int, int, int]], list[int]]:
+    """Runs of adjacent non-empty cells per row, ``(row, first, last column)`` 0-based,
+    and a union-find forest joining runs that touch a run up to MIN_BLOCK_GAP rows above."""
+    segments: list[tuple[int, int, int]] = []
+    parent: list[int] = []
+    recent: list[tuple[int, list[int]]] = []  # (row, its segment ids) of the last rows with values
+    for r, row in enumerate(grid):
+        runs = _runs(row)
+        if not runs:
+            continue
+        recent = [(pr, ids) for pr, ids in recent if r - pr <= MIN_BLOCK_GAP]
+        ids = []
+        for left, right in runs:
+            index = len(segments)
+            segments.append((r, left, right))
+            parent.append(index)
+            ids.append(index)
+            for _, above in recent:
+                for other in above:
+                    _, o_left, o_right = segments[other]
+                    if o_left <= right + 1 and left <= o_right + 1:
+                        _union(parent, index, other)
+        recent.append((r, ids))
+    return segments, parent
+
+
+def _runs(row: list[str]) -> list[tuple[int, int]]:
+    """Maximal runs of non-empty cells in a row, as (first, last) 0-based columns."""
+    runs: list[tuple[int, int]] = []
+    start = None
+    for c, value in enumerate(row):
+        if value and start is None:
+            start = c
+        elif not value and start is not None:
+            runs.append((start, c - 1))
+            start = None
+    if start is not None:
+        runs.append((start, len(row) - 1))
+    return runs
+
+
+def _find(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+def _union(parent: list[int], a: int, b: int) -> None:
+    ra, rb = _find(parent, a), _find(parent, b)
+    if ra != rb:
+        parent[max(ra, rb)] = min(ra, rb)
+
+
+def _merge_boxes(boxes: list[list[int]]) -> list[list[int]]:
+    """Join boxes that overlap, or sit side by side over the same rows one spacer column
+    apart, until none do. Quadratic, so a sheet of thousands of scattered cells skips it."""
+    if len(boxes) > MAX_REGIONS_TO_MERGE:
+        return boxes
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                if _belong_together(boxes[i], boxes[j]):
+                    a, b = boxes[i], boxes.pop(j)
+                    boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
+                    changed = True
+                    break
+            if changed:
+                break
+    return boxes
+
+
+def _belong_together(a: list[int], b: list[int]) -> bool:
+    """Boxes ``[top, left, bottom, right]`` that are one table: overlapping, or one empty
+    column apart with the same start (within a row: a caption above one side) and one's
+    rows inside the other's (a "Page" column beside a table of contents). A table that
+    starts lower down beside another is a table of its own."""
+    if a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]:
+        return True
+    left, right = (a, b) if a[1] < b[1] else (b, a)
+    if right[1] - left[3] != 2 or abs(a[0] - b[0]) > 1:
+        return False
+    return (a[0] <= b[0] and b[2] <= a[2]) or (b[0] <= a[0] and a[2] <= b[2])
+
+
+def _block_of(grid: Grid, box: list[int]) -> Block:
+    """The cells of one region's box; empty rows inside it (spacing) are dropped."""
+    top, left, bottom, right = box
+    numbers, rows = [], []
+    for r in range(top, bottom + 1):
+        row = grid[r][left : right + 1]
+        if any(row):
+            numbers.append(r + 1)
+            rows.append(row + [""] * (right - left + 1 - len(row)))
+    return Block(numbers, rows, first_col=left + 1, last_col=right + 1)
 
 
 def _drop_empty_columns(rows: Grid) -> Grid:
