@@ -102,3 +102,149 @@ def test_follow_ups_that_refer_back_go_to_the_model(question: str) -> None:
     assert refers_back(question)
     query, how = asyncio.run(standalone_query(HISTORY, question, scripted("")))
     assert how == "combined" and query.startswith("When did Microsoft launch Word?")
+
+
+# ---------------------------------------------------------------- post-hoc attribution
+# Passages are excerpts of the golden-set documents (benchmarks/golden/docs.txt), as the
+# chunker produced them: the OTSL paper's hyper-parameter table, the Nestlé half-year sheet,
+# the duck survey slide.
+
+from ingot.generation.events import Citations, Finish, Started, TextDelta, Usage, collect  # noqa: E402
+from ingot.rag.attribution import PassageTerms, attribute, place_markers, split_complete  # noqa: E402
+from ingot.rag.citing import UNSUPPORTED_ANSWER, CitedAnswer, cited_events  # noqa: E402
+
+OTSL_TEXT = ("5.1 Hyper Parameter Optimization\n\nWe have chosen the PubTabNet data set to perform HPO, since it "
+             "includes a highly diverse set of tables. However OTSL yields a 2x speed up in the inference runtime "
+             "over HTML.")
+OTSL_TABLE = ("# | # | TEDs | mAP | Inference | Language | enc-layers dec-layers | simple complex | all | (0.75) | "
+              "time (secs) | OTSL | 0.965 | 0.934 | 0.955 | 0.88 | 2.73 | 6 | 6 | HTML | 0.969 | 0.927 | 0.955 | "
+              "0.857 | 5.39 | OTSL | 0.938 | 0.904 | 0.927 | 0.853 | 1.97 | 4 | 4 | HTML | 0.952 | 0.909 | 0.938 | "
+              "0.843 | 3.77")
+OTSL_RESULTS = ("5.2 Quantitative Results\n\nWe picked the model parameter configuration that produced the best "
+                "prediction quality (enc=6, dec=6, heads=8) with PubTabNet alone, then independently trained and "
+                "evaluated it on three publicly available data sets: PubTabNet (395k samples), FinTabNet (113k "
+                "samples) and PubTables-1M (about 1M samples).")
+SALES_2023 = ("| In millions of CHF | January–June 2023 | | Sales (a) | Underlying Trading operating profit (b) | "
+              "| Zone NA | 12,553 | 2,713 | 2,632 | | Zone EUR | 9,467 | 1,570 | 1,373 |")
+SALES_2022 = ("| In millions of CHF | January–June 2022 | | Sales (a) | Underlying Trading operating profit (b) | "
+              "| Zone NA | 12,138 | 2,284 | 1,829 | | Zone EUR | 9,283 | 1,606 | 1,494 |")
+DUCKS = ("Quarterly Duck Survey\n\nWild Duck Observations by Year\n\n| | Freshwater Ducks | Saltwater Ducks |\n"
+         "| 2019 | 120 | 80 |\n| 2020 | 130 | 95 |\n| 2021 | 150 | 110 |")
+OTSL_QUESTION = ("In the OTSL hyper-parameter table, what is the inference time in seconds of the HTML model with 6 "
+                 "encoder and 6 decoder layers?")
+
+
+def terms(*texts: str) -> list[PassageTerms]:
+    return [PassageTerms.of(t) for t in texts]
+
+
+def test_the_sentence_is_attributed_to_the_passage_holding_its_number() -> None:
+    otsl = terms(OTSL_TEXT, OTSL_TABLE, OTSL_RESULTS)
+    answer = "The inference time in seconds of the HTML model with 6 encoder and 6 decoder layers is 5.39."
+    assert attribute(answer, OTSL_QUESTION, otsl) == [1]  # the table, not the prose around it
+    assert attribute(answer.replace("5.39", "5.93"), OTSL_QUESTION, otsl) == []  # a number no passage has
+
+
+def test_numbers_match_across_thousands_separators_and_pick_the_right_year() -> None:
+    sheets = terms(SALES_2022, SALES_2023)
+    question = "What were Zone NA sales in January-June 2023, in millions of CHF?"
+    assert attribute("Zone NA sales in January-June 2023 were 12553 million CHF.", question, sheets) == [1]
+    assert attribute("Zone NA sales in January-June 2022 were 12,138 million CHF.", question, sheets) == [0]
+    assert attribute("Zone NA sales in January-June 2023 were 12,138 million CHF.", question, sheets) == []
+
+
+def test_no_marker_when_nothing_supports_the_sentence() -> None:
+    question = "How many saltwater ducks were observed in 2018 in the Quarterly Duck Survey?"
+    ducks = terms(DUCKS, OTSL_TEXT)
+    # The near miss: 80 is the 2019 row; no passage has 80 and 2018 together.
+    assert attribute("There were 80 saltwater ducks observed in 2018.", question, ducks) == []
+    assert attribute("There were 80 saltwater ducks observed in 2019.", question, ducks) == [0]
+    assert attribute("The documents do not say how many saltwater ducks were seen.", question, ducks) == []
+    assert attribute("Yes.", question, ducks) == []
+
+
+def test_markers_go_before_the_full_stop_and_replace_the_models_own() -> None:
+    assert place_markers("The time is 5.39.", [2]) == "The time is 5.39 [2]."
+    assert place_markers(" It is 5.39 [3].\n", [1, 2]) == " It is 5.39 [1][2].\n"
+    assert place_markers("According to [2], Zone NA sales were 12,553 million CHF.", [1]) == \
+        "Zone NA sales were 12,553 million CHF [1]."
+    assert place_markers("No source backs this [1].", []) == "No source backs this."
+    assert place_markers("Cut off mid", [1]) == "Cut off mid [1]"
+
+
+def test_sentences_end_at_a_full_stop_before_whitespace_not_inside_a_number() -> None:
+    text = "The time is 5.39 seconds. HTML is slower!\nNext line is cut"
+    pieces, rest = split_complete(text)
+    assert pieces == ["The time is 5.39 seconds.", " HTML is slower!", "\n"] and rest == "Next line is cut"
+    assert "".join(pieces) + rest == text
+
+
+def _scripted_events(pieces: list[str], finish: str = "stop", closed: list[bool] | None = None):  # noqa: ANN202
+    """Stands in for the generation service's stream: fixed text deltas (cut mid-word, as
+    tokens are), then Finish and Usage; records whether it was closed early."""
+    async def gen():  # noqa: ANN202
+        try:
+            yield Started("chatcmpl-x", 0, "m", "fp", 1)
+            for piece in pieces:
+                yield TextDelta(0, piece)
+            yield Finish(0, finish)
+            yield Usage(100, 50)
+        finally:
+            if closed is not None:
+                closed.append(True)
+    return gen()
+
+
+GIVEN = [{"index": i, "source": "otsl.pdf"} for i in (1, 2, 3)]
+
+
+def _run(pieces: list[str], question: str, passages: list[str], closed: list[bool] | None = None):  # noqa: ANN202
+    async def go():  # noqa: ANN202
+        answer = CitedAnswer(question, terms(*passages))
+        events = cited_events(_scripted_events(pieces, closed=closed), answer, GIVEN, {"passages_used": 3},
+                              count_tokens=lambda text: len(text.split()), count_prompt=_prompt_tokens)
+        seen = [e async for e in events]
+        return seen, await collect(_replay(seen))
+    return asyncio.run(go())
+
+
+async def _prompt_tokens() -> int:
+    return 100
+
+
+async def _replay(events: list):  # noqa: ANN202
+    for event in events:
+        yield event
+
+
+def test_the_stream_sends_whole_sentences_with_markers_and_ends_with_the_cited_passages() -> None:
+    pieces = ["The inference ti", "me of the HTML model is 5.", "39. OTSL yields a 2x speed", " up over HTML."]
+    seen, result = _run(pieces, OTSL_QUESTION, [OTSL_TEXT, OTSL_TABLE, OTSL_RESULTS])
+    texts = [e.text for e in seen if isinstance(e, TextDelta)]
+    assert texts == ["The inference time of the HTML model is 5.39 [2].", " OTSL yields a 2x speed up over HTML [1]."]
+    assert result.text == "".join(texts)  # the streamed text is the final content
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds[-3:] == ["Citations", "Finish", "Usage"]
+    final = seen[-3]
+    assert isinstance(final, Citations) and [c["index"] for c in final.citations] == [1, 2]  # [3] was not cited
+    assert result.citations is final and final.retrieval["passages_cited"] == 2
+
+
+def test_a_repeated_sentence_stops_the_answer() -> None:
+    closed: list[bool] = []
+    loop = ["The answer is 5.39.\n\n"] * 6 + ["The answer is"]
+    seen, result = _run(loop, OTSL_QUESTION, [OTSL_TABLE], closed)
+    assert result.text.count("5.39") == 1 and result.choices[0].finish_reason == "stop"
+    assert closed == [True]  # the engine's stream was closed, not read to max_tokens
+    assert result.citations.retrieval["stopped_on_repeat"] is True
+    assert result.usage.prompt_tokens == 100 and result.usage.completion_tokens > 0
+
+
+def test_an_answer_no_passage_supports_is_withheld() -> None:
+    question = "How many saltwater ducks were observed in 2018 in the Quarterly Duck Survey?"
+    seen, result = _run(["According to the survey, there were 80 saltwater ducks in 2018."], question, [DUCKS])
+    assert result.text == UNSUPPORTED_ANSWER and result.citations.citations == []
+    assert result.citations.retrieval["answer_withheld"] is True
+    # Supported: sent as is, with its marker.
+    seen, result = _run(["There were 80 saltwater ducks in 2019."], question, [DUCKS])
+    assert result.text == "There were 80 saltwater ducks in 2019 [1]."

@@ -155,17 +155,11 @@ def answer_found(answer: str, answer_any: Sequence[str]) -> bool:
     return any(normalize(expected) in said for expected in answer_any)
 
 
-def is_refusal(answer: str, citations: Sequence[dict[str, Any]], retrieval: dict[str, Any] | None = None) -> bool:
-    """Refused = the retrieval gate answered (no passage was given to the model) or the
-    answer says the documents do not hold it. With ``retrieval`` (the response's), the gate
-    is read from ``passages_used``: since citations list only the passages the answer cites
-    (post-hoc attribution), an answer citing nothing is not a refusal by that alone.
-    Without it (an older server), no citations means the gate answered, as before."""
-    if retrieval is not None and "passages_used" in retrieval:
-        gated = not retrieval["passages_used"]
-    else:
-        gated = not citations
-    return gated or bool(_REFUSAL.search(normalize(answer)))
+def is_refusal(answer: str, citations: Sequence[dict[str, Any]]) -> bool:
+    """Refused = nothing cited (the retrieval gate answered, or the RAG service withheld an
+    answer no passage supports, or the answer makes no claim a passage supports) or the
+    answer says the documents do not hold it."""
+    return not citations or bool(_REFUSAL.search(normalize(answer)))
 
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
@@ -255,7 +249,7 @@ def score(item: GoldenItem, response: dict[str, Any], seconds: float) -> Questio
     choice = (response.get("choices") or [{}])[0]
     answer = choice.get("message", {}).get("content") or ""
     citations = [{k: c.get(k) for k in CITATION_FIELDS} for c in response.get("citations") or []]
-    refused = is_refusal(answer, citations, response.get("retrieval"))
+    refused = is_refusal(answer, citations)
     if item.doc is None:
         answer_ok = citation_ok = marked = None
     else:
