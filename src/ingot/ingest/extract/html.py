@@ -12,16 +12,19 @@ Decisions worth knowing:
   ``heading_path`` lists the headings enclosing it (not itself; ``meta["level"]``), later
   elements carry the path including it.
 * ``p``/``div``/... text -> ``text``; ``pre`` -> ``text`` with its line breaks kept;
-  ``ul``/``ol`` -> one ``list`` element, ``- item`` lines, nested lists indented two
-  spaces per level.
+  ``ul``/``ol`` -> one ``list`` element, one line per item, nested lists indented two
+  spaces per level: ``- item`` in a ul, the number the browser shows in an ol
+  (``1. item``; ``start``, ``type``, ``reversed`` and ``value`` honoured).
 * Tables: cells are laid on a grid with ``colspan``/``rowspan`` expanded (the value is
   repeated in every grid cell it covers, so each row reads on its own after a split).
   Then the grid is cleaned the way financial filings need it: a lone currency symbol
   cell joins the number after it, a lone ``)`` or ``%`` joins the number before it, and
   columns/rows that hold nothing of their own (empty, or only a copy of a spanned cell
   kept elsewhere) are dropped. A first row that is one cell spanning the whole table is
-  a caption: it becomes a ``text`` element before the table. Nested tables inside a data
-  table are flattened into their cell as ``a / b; c / d``, lists in a cell as ``a; b``.
+  a caption: it becomes a ``text`` element before the table. A nested table inside a
+  data table is flattened into its cell as its cells' text joined by spaces (no
+  separator the page did not show); a list in a cell keeps its markers on one line
+  (``- a - b``, ``1. a 2. b``).
 * Layout tables are not tables: a table with one column is walked as ordinary content,
   and a one-row table whose first cell is a bullet or marker ("•", "(1)", "a.", "☐")
   becomes a list item (consecutive ones merge into one ``list``); other one-row tables
@@ -41,6 +44,7 @@ from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
 from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
 from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
+from ingot.ingest.extract.docx_numbering import format_value
 
 DROP_TAGS = {
     "script", "style", "nav", "noscript", "template", "svg", "iframe", "object", "embed",
@@ -54,6 +58,7 @@ BLOCK_TAGS = {
     "tfoot", "tr", "td", "th", "hgroup", "menu", "dialog", "picture", "video", "audio",
 }
 LIST_TAGS = {"ul", "ol"}
+OL_TYPES = {"1": "decimal", "a": "lowerLetter", "A": "upperLetter", "i": "lowerRoman", "I": "upperRoman"}
 MARKER = re.compile(  # a bullet glyph, "1." / "1)" / "(1)", "a." / "(a)", "iv."
     r"^(?:[•●○◦▪▫■□◆◇►▸‣⁃∙·\-–—*☐☑☒✓✔]|\(?[0-9]{1,3}[.)]|\(?[a-zA-Z][.)]|\([0-9a-zA-Z]{1,4}\)|[ivxIVX]{1,4}[.)])$"
 )
@@ -245,7 +250,10 @@ def _own_cells(row: Any) -> list[Any]:
 
 
 def _cell_text(cell: Any) -> str:
-    """A cell's visible text; nested tables flattened as ``a / b; c / d``."""
+    """A cell's visible text. A nested table reads as its cells' text in document order,
+    separated by spaces only (any separator would be text the page never showed); a list
+    keeps its item markers on one line (``- Pond - Marsh``, ``1. Fly 2. Nest``), because
+    a Markdown cell cannot hold line breaks."""
     parts: list[str] = []
 
     def gather(node: Any) -> None:
@@ -255,11 +263,10 @@ def _cell_text(cell: Any) -> str:
                 if name in DROP_TAGS or _is_hidden(child):
                     continue
                 if name == "table":
-                    rows = [" / ".join(_cell_text(c) for c in _own_cells(r)) for r in _own_rows(child)]
-                    parts.append(" " + "; ".join(r for r in rows if r.strip("/ ")) + " ")
+                    cells = [_cell_text(c) for r in _own_rows(child) for c in _own_cells(r)]
+                    parts.append(" " + " ".join(c for c in cells if c) + " ")
                 elif name in LIST_TAGS:
-                    items = [_item_parts(li)[0] for li in child.find_all("li")]
-                    parts.append(" " + "; ".join(i for i in items if i) + " ")
+                    parts.append(" " + " ".join(line.strip() for line in _list_lines(child, 0)) + " ")
                 elif name == "br" or name in BLOCK_TAGS:
                     parts.append(" ")
                     gather(child)
@@ -421,15 +428,38 @@ def _numeric(text: str) -> bool:
 
 
 def _list_lines(tag: Any, depth: int) -> list[str]:
-    """``- item`` lines for a ul/ol, nested lists indented two spaces per level."""
+    """One line per item, nested lists indented two spaces per level: ``- item`` for a
+    ul, the number the browser shows for an ol (``1. item``, ``c. item``, ``iv. item``),
+    so "step 3" and reference "[12]" can be found."""
     lines: list[str] = []
-    for item in tag.find_all("li", recursive=False) or [tag]:
+    items = tag.find_all("li", recursive=False)
+    markers = _ordered_markers(tag, items) if tag.name == "ol" and items else None
+    for index, item in enumerate(items or [tag]):
         own, nested = _item_parts(item)
         if own:
-            lines.append("  " * depth + "- " + own)
+            lines.append("  " * depth + (markers[index] if markers else "-") + " " + own)
         for sub in nested:
             lines += _list_lines(sub, depth + 1 if own else depth)
     return lines
+
+
+def _ordered_markers(ol: Any, items: list[Any]) -> list[str]:
+    """The numbers of an ol's items as a browser renders them: ``start``, ``reversed``,
+    ``type`` (1, a, A, i, I) and an item's own ``value`` (later items count on from it)."""
+    fmt = OL_TYPES.get(str(ol.get("type", "1")), "decimal")
+    step = -1 if ol.has_attr("reversed") else 1
+    value = _int_attr(ol, "start", len(items) if step < 0 else 1)
+    markers = []
+    for item in items:
+        value = _int_attr(item, "value", value)
+        markers.append(format_value(value, fmt) + ".")
+        value += step
+    return markers
+
+
+def _int_attr(tag: Any, name: str, default: int) -> int:
+    match = re.match(r"\s*(-?\d+)", str(tag.get(name, "")))
+    return int(match.group(1)) if match else default
 
 
 def _item_parts(item: Any) -> tuple[str, list[Any]]:
