@@ -21,7 +21,7 @@ Decisions worth knowing:
 * Tables become Markdown. A horizontally merged cell is repeated in every grid column it
   spans and a vertically merged cell repeats its value in every row it spans, so each
   row reads correctly on its own after the table is split. Nested tables are flattened
-  into their parent cell as ``a / b; c / d`` (cells ``/``, rows ``;``).
+  into their parent cell as their cells' text joined by spaces (no invented separators).
 * Large tables are split into elements of at most ``table_rows_per_element`` body rows,
   each repeating the header row.
 * Text boxes anchored in a paragraph are walked right after that paragraph.
@@ -254,9 +254,10 @@ def _block_text(container: etree._Element, skip_page_numbers: bool = False) -> s
 
 
 def _flatten_table(tbl: etree._Element) -> str:
-    """A nested table as one line of text: cells joined by `` / ``, rows by ``; ``."""
-    rows = [" / ".join(c for c in row if c) for row in _table_grid(tbl)]
-    return "; ".join(r for r in rows if r)
+    """A nested table as one line of text: its cells in reading order joined by spaces.
+    No separator is added: "3 / 4" would read as a fraction and ";" as punctuation the
+    author never wrote."""
+    return " ".join(value for row in _table_grid(tbl) for value in row if value)
 
 
 # ---------------------------------------------------------------------------- tables
