@@ -28,12 +28,13 @@ import ctypes
 import re
 import statistics
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
+from ingot.ingest.extract.pdf_scripts import has_rtl, is_rtl_line, line_joint, to_logical, visual_order
 from ingot.ingest.elements import Element, ElementKind, Extraction, ExtractionError, ExtractOptions, split_table
 
 if TYPE_CHECKING:
@@ -48,7 +49,8 @@ LONE_GAP_EM = 1.6  # ... or, in a line with no word spaces to compare with, wide
 SMALL_GLYPH_EM = 0.45  # a glyph lower than this (in ems) is punctuation; it joins a line by its centre
 MAX_GAP_EM = 2.5  # a gap wider than this ends a piece whatever the line's word spacing
 EM_PER_GLYPH = 1 / 0.7  # capitals, digits and ascenders (b d h k l) are about 0.7 em high
-TALL = frozenset("ABCDEFGHIKLMNOPRSTUVWXYZbdhkl0123456789")  # not J or Q: they reach below the line
+TALL = frozenset("ABCDEFGHIKLMNOPRSTUVWXYZbdhkl0123456789"  # not J or Q: they reach below the line
+                 "\u0627\u05d3\u05d4\u05d7\u05ea")  # Arabic alef (lam may have a tail), Hebrew letters of full height
 BOLD_WEIGHT = 600
 BOLD_NAME = re.compile(r"bold|black|heavy|semibold|demi|medi|[-,_ ]bd|bx\d|^(?:[a-z]{6}\+)?(?:cm|sf|lm)b",
                        re.IGNORECASE)
@@ -83,6 +85,7 @@ class _Piece:
     h: float  # height of the tallest letter or digit, about 0.7 em
     bold: bool = False
     crowded: bool = False  # shares its line with other pieces (a column neighbour or cells)
+    rtl: bool = False  # set right to left: aligned on its right edge
 
     @property
     def em(self) -> float:
@@ -355,7 +358,39 @@ def _is_bold(raw_textpage, index: int) -> bool:
     return known
 
 
-def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame) -> tuple[list[_Piece], list[_Piece], int]:
+def _char_sequence(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool) -> Iterable[int]:
+    """The order to read a page's characters in: content-stream order, except that on
+    a page with right-to-left text (``bidi``) a line holding some is read left to right
+    (see pdf_scripts)."""
+    raw = textpage.raw
+    count = pdfium_c.FPDFText_CountChars(raw)
+    if not bidi:
+        return range(count)
+    left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+    refs = (ctypes.byref(left), ctypes.byref(right), ctypes.byref(bottom), ctypes.byref(top))
+    chars: list[tuple[float, bool, bool]] = []
+    band: tuple[float, float] | None = None  # the vertical extent of the line being read
+    for index in range(count):
+        ch = chr(min(pdfium_c.FPDFText_GetUnicode(raw, index), 0x10FFFF))
+        pdfium_c.FPDFText_GetCharBox(raw, index, *refs)
+        x0, y0, _, y1 = frame.box(left.value, right.value, bottom.value, top.value)
+        if ch in "\r\n":  # PDFium's line break: ends the run, read first in the next
+            chars.append((float("-inf"), True, False))
+            band = None
+            continue
+        if ch.isspace() or left.value == right.value and bottom.value == top.value:
+            # A space sits on the baseline, below the letters; a mark PDFium could not
+            # place stays behind its base character.
+            chars.append((x0 if ch.isspace() or not chars else chars[-1][0], False, False))
+            continue
+        mid, reach = (y0 + y1) / 2, 0.25 * (band[1] - band[0]) if band else 0.0
+        starts = band is not None and not band[0] - reach <= mid <= band[1] + reach
+        band = (y0, y1) if starts or band is None else band
+        chars.append((x0, starts, has_rtl(ch)))
+    return visual_order(chars)
+
+
+def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = False) -> tuple[list[_Piece], list[_Piece], int]:
     """Characters -> (upright pieces, rotated pieces, visible character count)."""
     raw = textpage.raw
     left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
@@ -369,7 +404,7 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame) -> tuple[list[
     visible = 0
     # One call per character for its code: FPDFText_GetText drops and remaps some
     # characters, so its string does not line up with the character indices.
-    for index in range(pdfium_c.FPDFText_CountChars(raw)):
+    for index in _char_sequence(textpage, frame, bidi):
         code = get_unicode(raw, index)
         ch = chr(code) if code < 0x110000 else "\ufffd"
         if ch.isspace() or code == 0:
@@ -465,10 +500,15 @@ def _is_mark(text: str) -> bool:
     return len(text) <= 2
 
 
-def _lines(pieces: list[_Piece]) -> list[_Piece]:
+def _lines(pieces: list[_Piece], bidi: bool = False) -> list[_Piece]:
+    """Pieces -> lines; with ``bidi`` (a page holding right-to-left text, read in visual
+    order), each line is put back into logical order."""
     out: list[_Piece] = []
     for row in _rows(pieces):
         for piece in _merge_line(row):
+            if bidi and has_rtl(piece.text):
+                piece.text = to_logical(piece.text)
+                piece.rtl = is_rtl_line(piece.text)
             if re.match("\ufffe(?: [^\\d]|$)", piece.text):
                 piece.text = "\u2022" + piece.text[1:]  # a glyph with no character opening a line: a bullet
             out.append(piece)
@@ -484,8 +524,28 @@ def _starts_item(text: str) -> bool:
     return bool(LIST_MARKER.match(text))
 
 
+def _mirrored(piece: _Piece) -> _Piece:
+    """The piece reflected left to right, so that right-aligned (right-to-left) text
+    is judged by the rules for left-aligned text."""
+    return replace(piece, x0=-piece.x1, x1=-piece.x0)
+
+
+def _mirrored_block(block: _Block) -> _Block:
+    mirrored = _Block([_mirrored(block.lines[0])])
+    for line in block.lines[1:]:
+        mirrored.add(_mirrored(line))
+    return mirrored
+
+
 def _joins(block: _Block, piece: _Piece) -> bool:
-    """May ``piece`` continue ``block`` as its next line?"""
+    """May ``piece`` continue ``block`` as its next line? Right-to-left lines are
+    aligned on the right: they are judged mirrored."""
+    if piece.rtl and block.lines[-1].rtl:
+        return _joins_ltr(_mirrored_block(block), _mirrored(piece))
+    return _joins_ltr(block, piece)
+
+
+def _joins_ltr(block: _Block, piece: _Piece) -> bool:
     last = block.lines[-1]
     em = max(block.em, piece.em)
     gap = piece.y0 - last.y1
@@ -526,6 +586,9 @@ def _closes(block: _Block) -> bool:
     last = block.lines[-1]
     if len(block.lines) < 2:
         return False
+    if last.rtl:
+        block = _mirrored_block(block)
+        last = block.lines[-1]
     short = last.x1 < block.x1 - max(3 * block.em, 0.15 * block.width)
     return short and bool(SENTENCE_END.search(last.text))
 
@@ -977,13 +1040,14 @@ def _text_page(page: pdfium.PdfPage, frame: _PageFrame, number: int) -> tuple[_P
     """Lay out one page's text layer; returns it and its count of visible characters."""
     textpage = page.get_textpage()
     try:
-        pieces, rotated, visible = _read_pieces(textpage, frame)
+        bidi = has_rtl(textpage.get_text_range())
+        pieces, rotated, visible = _read_pieces(textpage, frame, bidi)
     finally:
         textpage.close()
     result = _PageText(number=number, rotated=rotated)
     if not pieces:
         return result, visible
-    lines = _lines(pieces)
+    lines = _lines(pieces, bidi)
     blocks = _blocks(lines)
     em = statistics.median(b.em for b in blocks)
     result.regions = _merge_tables(_order(blocks, em, frame.width), em)

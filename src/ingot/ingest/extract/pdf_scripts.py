@@ -1,0 +1,81 @@
+"""Writing systems in a PDF's text layer: right-to-left runs, CJK line joins, and the
+OCR language a page's script calls for.
+
+Right to left: PDFium hands characters over in content-stream order, which for Arabic
+or Hebrew may be logical (the order they are read) or visual (left to right, as some
+producers draw them). The layout code works left to right, so characters of a line
+holding right-to-left text are put in visual order (by x) first, and each finished line
+is turned back into logical order by the Unicode bidirectional algorithm (python-bidi).
+Applying the algorithm to a visual line with the paragraph direction of the line
+undoes the reordering it describes (runs of the other direction, digits and Latin
+words inside Arabic, stay left to right), so both producer orders end up the same.
+
+CJK: Chinese and Japanese set no spaces between words, so a line break inside such
+text joins without one; Korean sets spaces between words and keeps them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+from bidi import get_display
+
+RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefc]")  # Hebrew, Arabic, Syriac, Thaana, NKo ... and their presentation forms
+LETTER_RTL = re.compile("[\u05d0-\u05ea\u0620-\u064a\u0671-\u06d3\u06fa-\u06ff\ufb1d-\ufdff\ufe70-\ufefc]")
+LATIN = re.compile("[A-Za-z\u00c0-\u024f]")
+# A Latin letter touching a right-to-left one: no word runs across scripts, so this is a
+# word break whose space the producer left out (Word drops it next to an embedded Latin word).
+SCRIPT_CHANGE = re.compile(f"(?<={LETTER_RTL.pattern})(?={LATIN.pattern})|(?<={LATIN.pattern})(?={LETTER_RTL.pattern})")
+# Han, Hiragana, Katakana, CJK punctuation and full-width forms: written without spaces.
+UNSPACED = re.compile("[\u3000-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff60]")
+HAN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+KANA = re.compile("[\u3040-\u30ff]")
+HANGUL = re.compile("[\u1100-\u11ff\u3130-\u318f\uac00-\ud7af]")
+ARABIC = re.compile("[\u0600-\u06ff\u0750-\u077f\ufb50-\ufdff\ufe70-\ufefc]")
+
+
+def has_rtl(text: str) -> bool:
+    """Does the text hold any right-to-left character?"""
+    return RTL.search(text) is not None
+
+
+def visual_order(chars: Sequence[tuple[float, bool, bool]]) -> list[int]:
+    """Character indices in the order the layout code wants: runs of characters that
+    share a line (in content-stream order) and hold right-to-left text are sorted left
+    to right; everything else keeps its order.
+
+    ``chars`` holds, per character, (x of its left edge, starts a new run: a line break
+    or a jump to another line, is a right-to-left character)."""
+    order: list[int] = []
+    run: list[int] = []
+    rtl_run = False
+    for index, (_, starts, rtl) in enumerate(chars):
+        if starts and run:
+            order.extend(sorted(run, key=lambda i: chars[i][0]) if rtl_run else run)
+            run, rtl_run = [], False
+        run.append(index)
+        rtl_run = rtl_run or rtl
+    order.extend(sorted(run, key=lambda i: chars[i][0]) if rtl_run else run)  # stable: ligature parts keep their order
+    return order
+
+
+def to_logical(visual: str) -> str:
+    """A line of text in visual order (left to right as drawn) -> logical order, by the
+    Unicode bidi algorithm with the line's own paragraph direction: right to left when
+    its right-to-left letters outnumber its Latin ones."""
+    rtl = len(LETTER_RTL.findall(visual)) >= len(LATIN.findall(visual))
+    return get_display(SCRIPT_CHANGE.sub(" ", visual), base_dir="R" if rtl else "L")
+
+
+def is_rtl_line(text: str) -> bool:
+    """Is this (logical) line set right to left: more right-to-left letters than Latin?"""
+    return len(LETTER_RTL.findall(text)) > len(LATIN.findall(text))
+
+
+def line_joint(before: str, after: str) -> str:
+    """What goes between two lines of one paragraph: nothing inside Chinese or Japanese
+    text (a line break there is not a word break), else a space."""
+    if before and after and UNSPACED.match(before[-1]) and UNSPACED.match(after[0]):
+        return ""
+    return " "
