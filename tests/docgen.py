@@ -345,3 +345,92 @@ MULTI_PAGE_PAGES: list[list[Block]] = [
 def write_multi_page_pdf(path: Path) -> Path:
     """Five text pages about word processors; "Sholes" on page 1, "Google Docs" only on page 2."""
     return write_pdf(path, MULTI_PAGE_PAGES)
+
+
+# --------------------------------------------------------------------------------------
+# Office files with structure the extractors must reproduce (tests/test_extract_fidelity_office.py)
+# --------------------------------------------------------------------------------------
+
+# One list level: (numFmt, lvlText, start), e.g. ("decimal", "%1.%2", 1) or ("lowerLetter", "%1)", 1).
+NumberingLevel = tuple[str, str, int]
+# A paragraph: (style name or None, numId or None, ilvl, text).
+NumberedParagraph = tuple[str | None, int | None, int, str]
+
+
+def write_numbered_docx(
+    path: Path,
+    definitions: dict[int, Sequence[NumberingLevel]],
+    instances: dict[int, tuple[int, dict[int, int]]],
+    paragraphs: Sequence[NumberedParagraph],
+    header: str | None = None,
+    footer: str | None = None,
+) -> Path:
+    """A Word document with its own list definitions, written the way Word stores them:
+    ``definitions`` are abstractNums (levels in order), ``instances`` map a numId to
+    (abstractNumId, {ilvl: startOverride}), and each paragraph names its numbering with a
+    ``w:numPr``. ``footer`` gets a PAGE field after its text (cached result "7"), as Word's
+    page-number footers have."""
+    import docx
+    from docx.oxml import parse_xml
+    from docx.oxml.ns import nsdecls
+
+    document = docx.Document()
+    numbering = document.part.numbering_part.element
+    for abstract_id, levels in definitions.items():
+        lvls = "".join(
+            f'<w:lvl w:ilvl="{i}"><w:start w:val="{start}"/><w:numFmt w:val="{fmt}"/>'
+            f'<w:lvlText w:val="{text}"/></w:lvl>'
+            for i, (fmt, text, start) in enumerate(levels)
+        )
+        element = parse_xml(f'<w:abstractNum {nsdecls("w")} w:abstractNumId="{abstract_id}">{lvls}</w:abstractNum>')
+        first_num = numbering.find("{http://schemas.openxmlformats.org/wordprocessingml/2006/main}num")
+        if first_num is not None:
+            first_num.addprevious(element)  # the schema puts every abstractNum before the nums
+        else:
+            numbering.append(element)
+    for num_id, (abstract_id, overrides) in instances.items():
+        body = "".join(
+            f'<w:lvlOverride w:ilvl="{ilvl}"><w:startOverride w:val="{start}"/></w:lvlOverride>'
+            for ilvl, start in overrides.items()
+        )
+        numbering.append(parse_xml(
+            f'<w:num {nsdecls("w")} w:numId="{num_id}"><w:abstractNumId w:val="{abstract_id}"/>{body}</w:num>'
+        ))
+    for style, num_id, ilvl, text in paragraphs:
+        paragraph = document.add_paragraph(text, style=style)
+        if num_id is not None:
+            num_pr = paragraph._p.get_or_add_pPr().get_or_add_numPr()
+            num_pr.get_or_add_ilvl().val = ilvl
+            num_pr.get_or_add_numId().val = num_id
+    section = document.sections[0]
+    if header:
+        section.header.paragraphs[0].text = header
+    if footer:
+        paragraph = section.footer.paragraphs[0]
+        paragraph.text = footer + " "
+        for xml in ('<w:r {ns}><w:fldChar w:fldCharType="begin"/></w:r>',
+                    '<w:r {ns}><w:instrText xml:space="preserve"> PAGE </w:instrText></w:r>',
+                    '<w:r {ns}><w:fldChar w:fldCharType="separate"/></w:r>',
+                    '<w:r {ns}><w:t>7</w:t></w:r>',
+                    '<w:r {ns}><w:fldChar w:fldCharType="end"/></w:r>'):
+            paragraph._p.append(parse_xml(xml.format(ns=nsdecls("w"))))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document.save(str(path))
+    return path
+
+
+def write_sheet_xlsx(path: Path, name: str, cells: dict[str, object], merges: Sequence[str] = ()) -> Path:
+    """A one-sheet workbook with values at given cells ("B2": 3) and merged ranges ("A1:C1"),
+    for layouts a row-by-row writer cannot express: tables side by side, gaps, merges."""
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = name
+    for ref, value in cells.items():
+        sheet[ref] = value
+    for ref in merges:
+        sheet.merge_cells(ref)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(str(path))
+    return path
