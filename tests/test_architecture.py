@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"ingot", "ingot.errors", "ingot.config", "ingot.checksums", "ingot.logging_setup",
                     "ingot.tracing", "ingot.metrics", "ingot.hardware", "ingot.wire", "ingot.batching",
-                    "ingot.security"}),
+                    "ingot.security", "ingot.state"}),
     ("models", {"ingot.models"}),
     ("runtimes and stores", {"ingot.engines", "ingot.embeddings", "ingot.ranking", "ingot.store", "ingot.ingest"}),
     ("services", {"ingot.generation", "ingot.retrieval", "ingot.kb", "ingot.rag", "ingot.eval"}),

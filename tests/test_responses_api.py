@@ -25,7 +25,7 @@ from authutil import create_key, isolated_data_dir
 from conftest import SHARED_DATA
 from ingot.errors import InvalidRequestError, NotFoundError
 from ingot.generation.events import Finish, Started, TextDelta, ToolCallDelta, Usage
-from ingot.server.openai.response_store import SqliteResponseStore, StoredResponse
+from ingot.server.openai.response_store import SqlResponseStore, StoredResponse
 from ingot.server.openai.responses import Turn
 from ingot.server.openai.responses_protocol import CreateResponseRequest, input_items, to_chat_request
 from ingot_st_hooks import st_env
@@ -153,8 +153,8 @@ class _Events:
         self.closed = True
 
 
-def _turn(tmp_path: Path, **body: Any) -> tuple[Turn, SqliteResponseStore]:
-    store = SqliteResponseStore(tmp_path)
+def _turn(tmp_path: Path, **body: Any) -> tuple[Turn, SqlResponseStore]:
+    store = SqlResponseStore(tmp_path)
     return Turn(CreateResponseRequest.model_validate({"input": "hi", **body}), store, "key1", []), store
 
 
@@ -288,7 +288,7 @@ def test_previous_response_is_visible_to_its_owner_and_admins_only(tmp_path):
 
 
 async def _test_previous_response_is_visible_to_its_owner_and_admins_only(tmp_path):
-    store = SqliteResponseStore(tmp_path)
+    store = SqlResponseStore(tmp_path)
     store.put(StoredResponse("resp_1", "alice", 1, {"output": []}, [], []))
     req = CreateResponseRequest(input="x", previous_response_id="resp_1")
     assert (await Turn.prepare(req, store, "alice", False)).context == []

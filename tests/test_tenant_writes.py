@@ -21,7 +21,7 @@ from authutil import create_key, isolated_data_dir
 from kbutil import search, upload, wait_job
 from serverutil import RunningServer
 
-from ingot.kb.catalog import Catalog, DocumentRow
+from ingot.kb.catalog import DocumentRow, open_catalog
 from ingot.kb.service import KnowledgeBase
 from ingot.security.acl import OPERATOR, Caller, may_read, may_write, scoped_document_id, write_scope
 from ingot.security.uploads import safe_filename
@@ -90,7 +90,7 @@ def test_an_older_catalog_gains_owner_columns_and_stays_readable(tmp_path: Path)
     path = tmp_path / "kb.sqlite"
     with sqlite3.connect(path) as db:
         db.executescript(OLD_SCHEMA)
-    catalog = Catalog(path)
+    catalog = open_catalog(tmp_path)
     try:
         old = catalog.document("c", "doc_old")
         assert old is not None and old.acl == ["b"] and old.writers == [] and old.chunks == 3
@@ -103,11 +103,11 @@ def test_an_older_catalog_gains_owner_columns_and_stays_readable(tmp_path: Path)
         assert catalog.document_counts(["a"]) == {"c": (1, 2)} and catalog.document_counts() == {"c": (2, 5)}
     finally:
         catalog.close()
-    Catalog(path).close()  # opening again is a no-op migration
+    open_catalog(tmp_path).close()  # opening again is a no-op migration
 
 
 def test_sync_removes_only_the_callers_own_scope(tmp_path: Path) -> None:
-    catalog = Catalog(tmp_path / "kb.sqlite")
+    catalog = open_catalog(tmp_path)
     removed_from_store: list[str] = []
     kb = SimpleNamespace(catalog=catalog, store=SimpleNamespace(
         delete_documents=lambda collection, ids: removed_from_store.extend(ids)))

@@ -92,8 +92,29 @@ class Settings(BaseSettings):
         "search at 100k chunks (benchmarks/RESULTS.md); null never checks.",
     )
 
+    # Shared state (docs/operations.md "From one node to a cluster").
+    database_url: str | None = Field(
+        None, description="PostgreSQL URL (postgresql://user:pass@host/db) for the catalog, jobs, keys, usage and "
+        "stored responses, shared by every replica and worker; unset: SQLite files under data_dir (one node).",
+    )
+    redis_url: str | None = Field(
+        None, description="Redis URL (redis://host:6379/0) for per-key quotas shared by every replica; unset: "
+        "each process keeps its own buckets (a key then gets its quota once per replica).",
+    )
+    spool_dir: Path | None = Field(
+        None, description="Where uploaded bytes wait for ingestion; every replica and worker must mount the same "
+        "path when they share a database. Default data_dir/spool.",
+    )
+
     # Knowledge base: ingestion and retrieval.
-    ingest_workers: int = Field(2, ge=1, le=64, description="Documents ingested at the same time.")
+    ingest_workers: int = Field(
+        2, ge=0, le=64, description="Documents ingested at the same time by this process; 0: none (an API-only "
+        "replica, with `ingot worker` processes doing the ingestion).",
+    )
+    ingest_lease_s: float = Field(
+        30.0, ge=1, description="Seconds a worker holds an item without renewing it; a worker that dies frees its "
+        "items after this (another worker then redoes them).",
+    )
     ingest_timeout_s: float = Field(
         120.0, gt=0, description="Seconds one file's extraction, and again its chunking, may take before it is stopped."
     )
@@ -155,6 +176,19 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, v: Path) -> Path:
         return Path(os.path.expanduser(str(v))).absolute()
+
+    @field_validator("spool_dir", mode="after")
+    @classmethod
+    def _expand_spool(cls, v: Path | None) -> Path | None:
+        return None if v is None else Path(os.path.expanduser(str(v))).absolute()
+
+    @field_validator("database_url", "redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, v: Any) -> Any:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    def spool_path(self) -> Path:
+        return self.spool_dir or self.data_dir / "spool"
 
     @field_validator("upload_extensions", mode="before")
     @classmethod

@@ -1,11 +1,11 @@
-"""The knowledge base's own bookkeeping on disk: collections' metadata, documents, and
-ingestion jobs with one row per file.
+"""The knowledge base's own bookkeeping: collections' metadata, documents, and ingestion
+jobs with one row per file, in the ``kb`` state area (``state/``: ``kb.sqlite`` on one
+node, PostgreSQL when replicas share it).
 
-Why SQLite next to the vector store: the store holds chunks (the searchable truth), but
+Why a database next to the vector store: the store holds chunks (the searchable truth), but
 jobs must survive ``kill -9`` and documents need fields a chunk table answers slowly
-(pages, format, upload time). SQLite in WAL mode commits each state change durably and
-lets the HTTP threads read while a worker writes. One process owns the file; access from
-many threads is serialised by one lock (every statement here is tiny).
+(pages, format, upload time). Every state change is one committed transaction (SQLite in
+WAL mode with ``synchronous=FULL``; PostgreSQL), and HTTP threads read while workers write.
 
 Ordering rule that makes crash recovery exact: a document's chunks are written to the
 store *before* its catalog row, and deleted from the store *before* the row goes. A crash
@@ -13,91 +13,25 @@ in between leaves the catalog behind the store, and re-running the item is idemp
 (same bytes, same chunk ids, ``replace_document`` makes them the document's only chunks).
 
 Tenancy (``security/acl.py``): a document records its ``writers`` (owner scope) and a job
-its owner (key id and groups). A ``kb.sqlite`` from an older version gains these columns
-at open (``_migrate``), defaulting to the operator: older documents are admin-writable only,
-older jobs are listed to admins only.
+its owner (key id and groups). A catalog written by an older version gains these columns
+through the area's Alembic baseline, defaulting to the operator: older documents are
+admin-writable only, older jobs are listed to admins only.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS collections (
-    name TEXT PRIMARY KEY,
-    description TEXT NOT NULL DEFAULT '',
-    acl TEXT NOT NULL DEFAULT '[]',
-    created_at REAL NOT NULL,
-    embedding_model TEXT,
-    dimensions INTEGER
-);
-CREATE TABLE IF NOT EXISTS documents (
-    collection TEXT NOT NULL,
-    id TEXT NOT NULL,
-    source TEXT NOT NULL,
-    origin TEXT,
-    content_hash TEXT NOT NULL,
-    format TEXT,
-    pages INTEGER,
-    chunks INTEGER NOT NULL,
-    acl TEXT NOT NULL DEFAULT '[]',
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    writers TEXT NOT NULL DEFAULT '[]', -- owner scope: who may replace/delete; [] = admins only
-    PRIMARY KEY (collection, id)
-);
-CREATE TABLE IF NOT EXISTS jobs (
-    id TEXT PRIMARY KEY,
-    collection TEXT NOT NULL,
-    origin TEXT NOT NULL,            -- 'upload' (resumed by the server) or 'cli'
-    status TEXT NOT NULL,            -- queued | running | done
-    created_at REAL NOT NULL,
-    started_at REAL,
-    finished_at REAL,
-    owner_key TEXT,                  -- the uploading key's id; NULL: the operator (admin, CLI, auth off)
-    owner_groups TEXT                -- JSON list of that key's groups; NULL: the operator
-);
-CREATE INDEX IF NOT EXISTS jobs_by_collection ON jobs (collection, created_at);
-CREATE TABLE IF NOT EXISTS job_items (
-    job_id TEXT NOT NULL,
-    idx INTEGER NOT NULL,
-    filename TEXT NOT NULL,
-    document_id TEXT NOT NULL,
-    data_path TEXT NOT NULL,         -- the bytes: a spool file of an upload, or the CLI's source path
-    origin TEXT,                     -- absolute source path (CLI) for --sync; NULL for uploads
-    acl TEXT NOT NULL DEFAULT '[]',
-    status TEXT NOT NULL,            -- queued | running | done | failed
-    stage TEXT,                      -- extract | chunk | embed | store while running
-    action TEXT,                     -- added | replaced | unchanged
-    format TEXT,
-    pages INTEGER,
-    chunks INTEGER,
-    error_reason TEXT,
-    error_message TEXT,
-    started_at REAL,
-    finished_at REAL,
-    writers TEXT NOT NULL DEFAULT '[]', -- the document's owner scope (see documents.writers)
-    PRIMARY KEY (job_id, idx)
-);
-"""
+from sqlalchemy import ColumnElement, Connection, cast, delete, exists, func, literal, select, true, update
+from sqlalchemy.dialects.postgresql import JSON
 
-# Columns added after the first release: (table, column, declaration). ``ALTER TABLE ADD
-# COLUMN`` with these defaults reads old rows as the operator's, as before the change.
-MIGRATIONS = (
-    ("documents", "writers", "TEXT NOT NULL DEFAULT '[]'"),
-    ("jobs", "owner_key", "TEXT"),
-    ("jobs", "owner_groups", "TEXT"),
-    ("job_items", "writers", "TEXT NOT NULL DEFAULT '[]'"),
-)
+from ingot.state.database import Database, open_database
+from ingot.state.schema import collections, documents, job_items, jobs
 
 FINISHED = ("done", "failed")
 
@@ -148,6 +82,8 @@ class JobItem:
     started_at: float | None = None
     finished_at: float | None = None
     writers: list[str] = field(default_factory=list)
+    size_bytes: int = 0  # the bytes' size, for the queue's small-files-first order
+    lease_expires: float | None = None  # while a worker holds the item (kb/queue.py)
 
     @property
     def finished(self) -> bool:
@@ -172,211 +108,200 @@ def new_job_id() -> str:
     return "job_" + uuid.uuid4().hex[:24]
 
 
+def open_catalog(data_dir: Path, database_url: str | None = None) -> Catalog:
+    """The catalog of ``data_dir`` (its ``kb.sqlite``), or of the shared database."""
+    return Catalog(open_database("kb", data_dir=data_dir, url=database_url))
+
+
 class Catalog:
-    """Thread-safe access to ``kb.sqlite`` (see the module docstring)."""
+    """Thread-safe access to the ``kb`` area (see the module docstring): each call is one
+    transaction on a pooled connection, so threads and processes interleave safely."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")  # a job acknowledged is a job on disk
-        self._db.executescript(SCHEMA)
-        self._migrate()
-
-    def _migrate(self) -> None:
-        """Add the columns a catalog written by an older version lacks (idempotent)."""
-        with self._lock:
-            for table, column, declaration in MIGRATIONS:
-                present = {r[1] for r in self._db.execute(f"PRAGMA table_info({table})")}
-                if column not in present:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+    def __init__(self, database: Database) -> None:
+        self.db = database
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _all(self, sql: str, *args: Any) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, args).fetchall()
+        self.db.close()
 
     # ------------------------------------------------------------------ collections
 
     def put_collection(self, row: CollectionRow) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO collections VALUES (?, ?, ?, ?, ?, ?)",
-                (row.name, row.description, json.dumps(row.acl), row.created_at, row.embedding_model, row.dimensions),
-            )
+        values = {"name": row.name, "description": row.description, "acl": json.dumps(row.acl),
+                  "created_at": row.created_at, "embedding_model": row.embedding_model, "dimensions": row.dimensions}
+        statement = self.db.insert(collections).values(values)
+        with self.db.write() as conn:
+            conn.execute(statement.on_conflict_do_update(index_elements=["name"], set_=_but(values, "name")))
 
     def collection(self, name: str) -> CollectionRow | None:
-        rows = self._all("SELECT * FROM collections WHERE name = ?", name)
-        return _collection(rows[0]) if rows else None
+        with self.db.read() as conn:
+            row = conn.execute(select(collections).where(collections.c.name == name)).mappings().first()
+        return _collection(row) if row else None
 
     def drop_collection(self, name: str) -> None:
         """Forget a collection's metadata and documents (its jobs stay as history)."""
-        with self._tx() as db:
-            db.execute("DELETE FROM collections WHERE name = ?", (name,))
-            db.execute("DELETE FROM documents WHERE collection = ?", (name,))
+        with self.db.write() as conn:
+            conn.execute(delete(collections).where(collections.c.name == name))
+            conn.execute(delete(documents).where(documents.c.collection == name))
 
     def document_counts(self, readers: list[str] | None = None) -> dict[str, tuple[int, int]]:
         """Per collection: (documents, chunks) readable by ``readers`` (None: all of them)."""
-        where, args = _readable(readers)
-        rows = self._all(f"SELECT collection, COUNT(*), COALESCE(SUM(chunks), 0) FROM documents WHERE {where} "
-                         "GROUP BY collection", *args)
-        return {r[0]: (r[1], r[2]) for r in rows}
+        query = (select(documents.c.collection, func.count(), func.coalesce(func.sum(documents.c.chunks), 0))
+                 .where(self._readable(readers)).group_by(documents.c.collection))
+        with self.db.read() as conn:
+            return {r[0]: (int(r[1]), int(r[2])) for r in conn.execute(query)}
 
     def document_count(self, collection: str) -> int:
-        return self._all("SELECT COUNT(*) FROM documents WHERE collection = ?", collection)[0][0]
+        query = select(func.count()).select_from(documents).where(documents.c.collection == collection)
+        with self.db.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _readable(self, readers: list[str] | None) -> ColumnElement[bool]:
+        """Documents ``readers`` may read: public ones and those sharing a group; every
+        document for None (the store filter's rule). The ACL is a JSON list in TEXT, and
+        expanding it is the one thing the two dialects spell differently."""
+        if readers is None:
+            return true()
+        if self.db.dialect == "postgresql":
+            members = func.json_array_elements_text(cast(documents.c.acl, JSON)).table_valued("value")
+        else:
+            members = func.json_each(documents.c.acl).table_valued("value")
+        shared = exists(select(literal(1)).select_from(members).where(members.c.value.in_(list(readers))))
+        return (documents.c.acl == "[]") | shared
 
     # ------------------------------------------------------------------ documents
 
     def put_document(self, row: DocumentRow) -> None:
-        with self._tx() as db:
-            old = db.execute(
-                "SELECT created_at FROM documents WHERE collection = ? AND id = ?", (row.collection, row.id)
-            ).fetchone()
-            created = old[0] if old else row.created_at
-            db.execute(
-                "INSERT OR REPLACE INTO documents (collection, id, source, origin, content_hash, format, pages, "
-                "chunks, acl, created_at, updated_at, writers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (row.collection, row.id, row.source, row.origin, row.content_hash, row.format, row.pages,
-                 row.chunks, json.dumps(row.acl), created, row.updated_at, json.dumps(sorted(row.writers))),
-            )
+        values = {"collection": row.collection, "id": row.id, "source": row.source, "origin": row.origin,
+                  "content_hash": row.content_hash, "format": row.format, "pages": row.pages, "chunks": row.chunks,
+                  "acl": json.dumps(row.acl), "created_at": row.created_at, "updated_at": row.updated_at,
+                  "writers": json.dumps(sorted(row.writers))}
+        statement = self.db.insert(documents).values(values)
+        # a replaced document keeps the time it was first added
+        with self.db.write() as conn:
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["collection", "id"], set_=_but(values, "collection", "id", "created_at")))
 
     def document(self, collection: str, document_id: str) -> DocumentRow | None:
-        rows = self._all("SELECT * FROM documents WHERE collection = ? AND id = ?", collection, document_id)
-        return _document(rows[0]) if rows else None
+        query = select(documents).where(documents.c.collection == collection, documents.c.id == document_id)
+        with self.db.read() as conn:
+            row = conn.execute(query).mappings().first()
+        return _document(row) if row else None
 
     def documents(self, collection: str, *, limit: int = 10_000, offset: int = 0) -> list[DocumentRow]:
-        rows = self._all(
-            "SELECT * FROM documents WHERE collection = ? ORDER BY source LIMIT ? OFFSET ?", collection, limit, offset
-        )
-        return [_document(r) for r in rows]
+        query = (select(documents).where(documents.c.collection == collection)
+                 .order_by(documents.c.source, documents.c.id).limit(limit).offset(offset))
+        with self.db.read() as conn:
+            return [_document(r) for r in conn.execute(query).mappings()]
 
     def documents_under(self, collection: str, root: str, writers: list[str] | None = None) -> list[DocumentRow]:
         """Documents ingested from files below ``root`` (an absolute directory path), only
         those owned by ``writers`` when given (a sync removes only its own scope's files)."""
         prefix = root.rstrip("/") + "/"
-        rows = self._all(
-            "SELECT * FROM documents WHERE collection = ? AND substr(origin, 1, ?) = ?", collection, len(prefix), prefix
-        )
-        found = [_document(r) for r in rows]
+        query = select(documents).where(documents.c.collection == collection,
+                                        documents.c.origin.startswith(prefix, autoescape=True))
+        with self.db.read() as conn:
+            found = [_document(r) for r in conn.execute(query).mappings()]
         return found if writers is None else [d for d in found if sorted(d.writers) == sorted(writers)]
 
     def delete_document(self, collection: str, document_id: str) -> None:
-        with self._tx() as db:
-            db.execute("DELETE FROM documents WHERE collection = ? AND id = ?", (collection, document_id))
+        with self.db.write() as conn:
+            conn.execute(delete(documents).where(documents.c.collection == collection, documents.c.id == document_id))
 
     # ------------------------------------------------------------------ jobs
 
     def add_job(self, job: Job) -> None:
-        with self._tx() as db:
-            db.execute(
-                "INSERT INTO jobs (id, collection, origin, status, created_at, started_at, finished_at, owner_key, "
-                "owner_groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (job.id, job.collection, job.origin, job.status, job.created_at, job.started_at, job.finished_at,
-                 job.owner_key, None if job.owner_groups is None else json.dumps(job.owner_groups)),
-            )
-            for it in job.items:
-                db.execute(
-                    "INSERT INTO job_items (job_id, idx, filename, document_id, data_path, origin, acl, status, "
-                    "writers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (job.id, it.idx, it.filename, it.document_id, it.data_path, it.origin, json.dumps(it.acl),
-                     it.status, json.dumps(it.writers)),
-                )
+        with self.db.write() as conn:
+            conn.execute(jobs.insert().values(
+                id=job.id, collection=job.collection, origin=job.origin, status=job.status,
+                created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at,
+                owner_key=job.owner_key, owner_groups=None if job.owner_groups is None else json.dumps(job.owner_groups),
+            ))
+            if job.items:
+                conn.execute(job_items.insert(), [
+                    {"job_id": job.id, "idx": it.idx, "filename": it.filename, "document_id": it.document_id,
+                     "data_path": it.data_path, "origin": it.origin, "acl": json.dumps(it.acl), "status": it.status,
+                     "writers": json.dumps(it.writers), "size_bytes": it.size_bytes}
+                    for it in job.items
+                ])
 
     def job(self, job_id: str) -> Job | None:
-        rows = self._all("SELECT * FROM jobs WHERE id = ?", job_id)
-        if not rows:
-            return None
-        job = _job(rows[0])
-        job.items = [_item(r) for r in self._all("SELECT * FROM job_items WHERE job_id = ? ORDER BY idx", job_id)]
+        with self.db.read() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+            if row is None:
+                return None
+            job = _job(row)
+            items = conn.execute(select(*ITEM_COLUMNS).where(job_items.c.job_id == job_id).order_by(job_items.c.idx))
+            job.items = [job_item_from_row(r) for r in items.mappings()]
         return job
 
     def job_status(self, job_id: str) -> str | None:
         """The job's status alone (``job`` also reads every item)."""
-        rows = self._all("SELECT status FROM jobs WHERE id = ?", job_id)
-        return rows[0][0] if rows else None
+        with self.db.read() as conn:
+            return conn.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar_one_or_none()
 
     def jobs(self, collection: str | None = None, limit: int = 50, *, owner_key: str | None = None) -> list[Job]:
         """Newest first; only the jobs of key ``owner_key`` when given (None: everyone's)."""
-        where, args = [], []
+        query = select(jobs.c.id).order_by(jobs.c.created_at.desc()).limit(limit)
         if collection is not None:
-            where.append("collection = ?")
-            args.append(collection)
+            query = query.where(jobs.c.collection == collection)
         if owner_key is not None:
-            where.append("owner_key = ?")
-            args.append(owner_key)
-        clause = f"WHERE {' AND '.join(where)} " if where else ""
-        rows = self._all(f"SELECT id FROM jobs {clause}ORDER BY created_at DESC LIMIT ?", *args, limit)
-        return [j for j in (self.job(r[0]) for r in rows) if j is not None]
+            query = query.where(jobs.c.owner_key == owner_key)
+        with self.db.read() as conn:
+            ids = list(conn.execute(query).scalars())
+        return [j for j in (self.job(i) for i in ids) if j is not None]
 
     def unfinished_items(self, origin: str) -> list[JobItem]:
         """Items of jobs started by ``origin`` that never finished (oldest job first)."""
-        rows = self._all(
-            "SELECT i.* FROM job_items i JOIN jobs j ON j.id = i.job_id "
-            "WHERE j.origin = ? AND i.status NOT IN ('done', 'failed') ORDER BY j.created_at, i.idx",
-            origin,
-        )
-        return [_item(r) for r in rows]
+        query = (select(*ITEM_COLUMNS).join(jobs, jobs.c.id == job_items.c.job_id)
+                 .where(jobs.c.origin == origin, job_items.c.status.not_in(FINISHED))
+                 .order_by(jobs.c.created_at, job_items.c.idx))
+        with self.db.read() as conn:
+            return [job_item_from_row(r) for r in conn.execute(query).mappings()]
 
     def update_item(self, job_id: str, idx: int, **fields: Any) -> str | None:
         """Update one item; keep the job's status in step. Returns the job's new status
         when it changed (queued -> running -> done), else None."""
-        for name in ("acl", "writers"):
-            if name in fields:
-                fields[name] = json.dumps(fields[name])
-        columns = ", ".join(f"{k} = ?" for k in fields)
-        now = time.time()
-        with self._tx() as db:
-            db.execute(f"UPDATE job_items SET {columns} WHERE job_id = ? AND idx = ?", (*fields.values(), job_id, idx))
-            status, started = db.execute("SELECT status, started_at FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            left = db.execute(
-                "SELECT COUNT(*) FROM job_items WHERE job_id = ? AND status NOT IN ('done', 'failed')", (job_id,)
-            ).fetchone()[0]
-            new = "done" if left == 0 else "running"
-            if new == status:
-                return None
-            db.execute(
-                "UPDATE jobs SET status = ?, started_at = ?, finished_at = ? WHERE id = ?",
-                (new, started or now, now if new == "done" else None, job_id),
-            )
-            return new
+        with self.db.write() as conn:
+            return update_item(conn, job_id, idx, **fields)
+
+
+def update_item(conn: Connection, job_id: str, idx: int, **fields: Any) -> str | None:
+    """``Catalog.update_item`` inside the caller's transaction (the queue's too)."""
+    for name in ("acl", "writers"):
+        if name in fields:
+            fields[name] = json.dumps(fields[name])
+    now = time.time()
+    conn.execute(update(job_items).where(job_items.c.job_id == job_id, job_items.c.idx == idx).values(**fields))
+    status, started = conn.execute(
+        select(jobs.c.status, jobs.c.started_at).where(jobs.c.id == job_id).with_for_update()).one()
+    left = conn.execute(select(func.count()).select_from(job_items).where(
+        job_items.c.job_id == job_id, job_items.c.status.not_in(FINISHED))).scalar_one()
+    new = "done" if left == 0 else "running"
+    if new == status:
+        return None
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(
+        status=new, started_at=started or now, finished_at=now if new == "done" else None))
+    return new
+
+
+# The columns a JobItem is made of (who holds the lease is the queue's own business).
+ITEM_COLUMNS = [c for c in job_items.c if c.name != "lease_owner"]
+
+
+def _but(values: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k not in keys}
 
 
 def _loads(value: str | None) -> list[str]:
     return list(json.loads(value)) if value else []
 
 
-def _readable(readers: list[str] | None) -> tuple[str, list[str]]:
-    """SQL condition (and its arguments) for documents ``readers`` may read: public ones
-    and those sharing a group; every document for None (the store filter's rule)."""
-    if readers is None:
-        return "1", []
-    marks = ", ".join("?" for _ in readers) or "NULL"
-    return f"(acl = '[]' OR EXISTS (SELECT 1 FROM json_each(documents.acl) WHERE value IN ({marks})))", list(readers)
-
-
-def _collection(r: sqlite3.Row) -> CollectionRow:
+def _collection(r: Any) -> CollectionRow:
     return CollectionRow(r["name"], r["description"], _loads(r["acl"]), r["created_at"], r["embedding_model"],
                          r["dimensions"])
 
 
-def _document(r: sqlite3.Row) -> DocumentRow:
+def _document(r: Any) -> DocumentRow:
     return DocumentRow(
         collection=r["collection"], id=r["id"], source=r["source"], content_hash=r["content_hash"], chunks=r["chunks"],
         origin=r["origin"], format=r["format"], pages=r["pages"], acl=_loads(r["acl"]), created_at=r["created_at"],
@@ -384,13 +309,13 @@ def _document(r: sqlite3.Row) -> DocumentRow:
     )
 
 
-def _job(r: sqlite3.Row) -> Job:
+def _job(r: Any) -> Job:
     groups = r["owner_groups"]
     return Job(r["id"], r["collection"], r["origin"], r["status"], r["created_at"], r["started_at"], r["finished_at"],
                owner_key=r["owner_key"], owner_groups=None if groups is None else _loads(groups))
 
 
-def _item(r: sqlite3.Row) -> JobItem:
+def job_item_from_row(r: Any) -> JobItem:
     data = dict(r)
     data["acl"] = _loads(data["acl"])
     data["writers"] = _loads(data["writers"])

@@ -1,20 +1,22 @@
-"""Durable ingestion jobs: a worker pool over the catalog's job table.
+"""Durable ingestion jobs: workers over the shared queue (``kb/queue.py``).
 
-A job is written to SQLite (with its uploaded bytes spooled to disk) before the client
-gets its id, so an acknowledged job always finishes: at start the runner puts every item
-of an ``upload`` job that never finished back in the queue (a ``kill -9`` mid-document
-simply redoes that document; the store replace is idempotent). Items started by the CLI
-are not resumed by a server (the CLI re-run skips what is already done).
+A job is written to the catalog (with its uploaded bytes spooled to disk) before the
+client gets its id, so an acknowledged job always finishes: its items wait in the job
+table until some worker claims them, in this process or in any other sharing the
+database (``ingot worker``, another replica). A ``kill -9`` mid-document leaves a lease
+that runs out; another worker (or this one, restarted) redoes that document, and the
+store replace is idempotent. A single node restarting frees its own old leases at once
+instead of waiting for them to expire. Items started by the CLI are only ever worked on
+by the CLI run that recorded them (a re-run skips what is already done).
 
-Fair scheduling: items go into two lanes by the size of their bytes (``LARGE_BYTES``).
-Every worker takes a small item first; with more than one worker, one of them takes
-only small ones, so however many big files arrive first, a small file behind them starts
-at once and is not starved (big documents also embed in slices, ``pipeline.EMBED_SLICE``,
-sharing the batcher with whatever else runs).
+Fair scheduling is the queue's claim order: small files first, and with more than one
+worker one of them takes only small ones, so however many big files arrive first, a
+small file behind them starts at once (big documents also embed in slices,
+``pipeline.EMBED_SLICE``, sharing the batcher with whatever else runs).
 
 A data volume that is full or read-only stops nothing for good: an item is not started
 while the volume is under ``min_free_bytes`` (``DataVolume``), and one that hit the limit
-mid-way waits until space has grown before it is redone.
+mid-way waits, still holding its lease, until space has grown before it is redone.
 """
 
 from __future__ import annotations
@@ -25,18 +27,18 @@ import logging
 import os
 import shutil
 import time
-from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ingot.kb.catalog import Catalog, Job, JobItem, new_job_id
 from ingot.kb.errors import STORAGE_MESSAGES, storage_error
 from ingot.kb.pipeline import DocumentPipeline, remove_spool
+from ingot.kb.queue import JobQueue, new_worker_id
 from ingot.security.acl import OPERATOR, Caller, scoped_document_id, write_scope
 
-# Threading rule: the queue and the done-events belong to the event loop and are touched
-# only from it; catalog (SQLite) and spool (disk) work runs in worker threads. So a route
-# records a job in a thread (``record``) and then queues it on the loop (``enqueue``).
+# Threading rule: the wake-up event and the done-events belong to the event loop and are
+# touched only from it; catalog and spool (disk) work runs in worker threads. So a route
+# records a job in a thread (``record``) and then wakes the workers on the loop (``enqueue``).
 
 log = logging.getLogger("ingot.jobs")
 
@@ -89,41 +91,13 @@ class DataVolume:
         return path
 
 
-LARGE_BYTES = 1 << 20  # an item this big goes to the large lane
+ORPHAN_SPOOL_AGE_S = 600.0  # a spool folder without a job, this old, was never committed
 
 
-class SizeLanes:
-    """Two FIFO lanes of queued items, small and large, on the event loop. ``get`` prefers
-    small items; ``get(small_only=True)`` is the reserved worker's, which never waits
-    behind a big file."""
-
-    def __init__(self) -> None:
-        self._small: deque[tuple[str, JobItem]] = deque()
-        self._large: deque[tuple[str, JobItem]] = deque()
-        self._waiters: list[asyncio.Future[None]] = []
-
-    def put_nowait(self, entry: tuple[str, JobItem]) -> None:
-        (self._large if _size(entry[1]) >= LARGE_BYTES else self._small).append(entry)
-        for waiter in self._waiters:  # each looks again; one that finds nothing waits again
-            if not waiter.done():
-                waiter.set_result(None)
-        self._waiters.clear()
-
-    async def get(self, *, small_only: bool = False) -> tuple[str, JobItem]:
-        while not (self._small or (self._large and not small_only)):
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            await waiter
-        return self._small.popleft() if self._small else self._large.popleft()
-
-    def __len__(self) -> int:
-        return len(self._small) + len(self._large)
-
-
-def _size(item: JobItem) -> int:
-    """The item's byte count (a stat of a local file: cheap enough for the loop)."""
+def _size(path: Path | str) -> int:
+    """A file's byte count (0 when it cannot be read: the pipeline reports that)."""
     try:
-        return os.stat(item.data_path).st_size
+        return os.stat(path).st_size
     except OSError:
         return 0
 
@@ -138,55 +112,65 @@ class SourceFile:
 
 
 class JobRunner:
+    """This process's ingestion workers. ``workers`` may be 0 (an API-only replica: jobs
+    are recorded here and ingested by ``ingot worker`` processes)."""
+
     def __init__(
         self, catalog: Catalog, pipeline: DocumentPipeline, *, workers: int, spool_dir: Path, origin: str,
-        volume: DataVolume | None = None,
+        volume: DataVolume | None = None, lease_s: float = 30.0, poll_s: float = 1.0,
     ) -> None:
         self.catalog = catalog
         self.pipeline = pipeline
+        self.queue = JobQueue(catalog.db, lease_s=lease_s)
         self.volume = volume or DataVolume(spool_dir, 0)
         self.workers = workers
         self.spool_dir = spool_dir
         self.origin = origin
-        self._queue = SizeLanes()
+        self.poll_s = poll_s
+        self.worker_ids = [new_worker_id() for _ in range(workers)]
+        # the CLI works only on the jobs it recorded; uploads are everybody's
+        self._own_jobs: set[str] | None = set() if origin == "cli" else None
+        self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task] = []
         self._done_events: dict[str, asyncio.Event] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, *, resume: bool = True) -> int:
-        """Start the workers; resume unfinished items of this runner's origin (or, with
-        ``resume=False``, mark them failed as interrupted). Returns how many were found."""
-        resumed = await asyncio.to_thread(self._unfinished, resume)
-        for collection, item in resumed:
-            self._queue.put_nowait((collection, item))
-        if resumed:
-            log.info("resuming %d unfinished ingestion item(s)", len(resumed))
-        await asyncio.to_thread(self._clean_spool)
+        """Start the workers and their lease heartbeat. ``resume``: unfinished items of this
+        origin are picked up again (on a single node their old leases are freed first);
+        without it (the CLI) items nobody holds are marked failed as interrupted. Returns
+        how many unfinished items were found."""
+        self._wake = asyncio.Event()
+        found = await asyncio.to_thread(self._unfinished, resume)
+        if found and resume:
+            log.info("resuming %d unfinished ingestion item(s)", found)
+        if self.workers:
+            await asyncio.to_thread(self._clean_spool)
         # with several workers the last one is reserved for small items (fair scheduling)
         self._tasks = [
-            asyncio.create_task(self._worker(small_only=self.workers > 1 and i == self.workers - 1), name=f"ingest-{i}")
-            for i in range(self.workers)
+            asyncio.create_task(self._worker(worker_id, small_only=self.workers > 1 and i == self.workers - 1),
+                                name=f"ingest-{i}")
+            for i, worker_id in enumerate(self.worker_ids)
         ]
-        return len(resumed)
+        if self.workers:
+            self._tasks.append(asyncio.create_task(self._heartbeat(), name="ingest-leases"))
+        return found
 
-    def _unfinished(self, resume: bool) -> list[tuple[str, JobItem]]:
-        """(collection, item) of every unfinished item to redo; without ``resume`` they are
-        marked failed as interrupted instead."""
+    def _unfinished(self, resume: bool) -> int:
+        """Count (and prepare) this origin's unfinished items; see ``start``."""
         items = self.catalog.unfinished_items(self.origin)
         if not resume:
+            now = time.time()
             for item in items:
-                self.catalog.update_item(item.job_id, item.idx, status="failed", stage=None,
-                                         error_reason="interrupted", error_message="the ingesting process stopped",
-                                         finished_at=time.time())
-            return []
-        out = []
-        for item in items:
-            item.status, item.stage = "queued", None
-            job = self.catalog.job(item.job_id)
-            if job is not None:
-                out.append((job.collection, item))
-        return out
+                if item.lease_expires is None or item.lease_expires < now:  # a live lease is another run's
+                    self.catalog.update_item(item.job_id, item.idx, status="failed", stage=None,
+                                             error_reason="interrupted", error_message="the ingesting process stopped",
+                                             finished_at=now)
+            return len(items)
+        if self.workers and not self.catalog.db.shared:
+            self.queue.release_all(self.origin)  # one node: nobody else can be holding them
+        return len(items)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -197,12 +181,18 @@ class JobRunner:
         self._tasks = []
 
     def _clean_spool(self) -> None:
-        """Spool folders of jobs that no longer need their bytes (finished, or never committed)."""
+        """Spool folders of jobs that no longer need their bytes (finished), or that were
+        never committed (no job, and old enough that no replica is still recording it)."""
         if not self.spool_dir.is_dir():
             return
         for folder in self.spool_dir.iterdir():
             job = self.catalog.job(folder.name)
-            if job is None or all(i.finished for i in job.items):
+            if job is None:
+                with contextlib.suppress(OSError):
+                    if time.time() - folder.stat().st_mtime < ORPHAN_SPOOL_AGE_S:
+                        continue
+                shutil.rmtree(folder, ignore_errors=True)
+            elif all(i.finished for i in job.items):
                 shutil.rmtree(folder, ignore_errors=True)
 
     # ------------------------------------------------------------------ submit
@@ -225,34 +215,65 @@ class JobRunner:
                   owner_groups=None if owner.groups is None else sorted(owner.groups))
         job.items = [
             JobItem(job_id=job.id, idx=i, filename=f.source, document_id=scoped_document_id(f.source, writers),
-                    data_path=str(f.data_path), origin=f.origin, acl=list(acl), writers=list(writers))
+                    data_path=str(f.data_path), origin=f.origin, acl=list(acl), writers=list(writers),
+                    size_bytes=_size(f.data_path))
             for i, f in enumerate(files)
         ]
         self.catalog.add_job(job)
         return job
 
     def enqueue(self, job: Job) -> Job:
-        """Queue a recorded job's items (on the event loop); returns a copy for the caller."""
-        self._done_events[job.id] = asyncio.Event()
-        for item in job.items:
-            self._queue.put_nowait((job.collection, replace(item)))  # workers own their copies
+        """Wake the workers for a recorded job (on the event loop); returns a copy for the caller."""
+        self._done_events.setdefault(job.id, asyncio.Event())
+        if self._own_jobs is not None:
+            self._own_jobs.add(job.id)
+        if self._wake is not None:
+            self._wake.set()
         return replace(job, items=[replace(i) for i in job.items])
 
     async def wait(self, job_id: str) -> Job:
-        """Until every item of the job has finished (for the CLI)."""
+        """Until every item of the job has finished (for the CLI). The done-event is set by
+        this process's workers; the poll covers a job finished by another process."""
         status = await asyncio.to_thread(self.catalog.job_status, job_id)
         if status is None:
             raise KeyError(job_id)
-        if status != "done":
-            await self._done_events.setdefault(job_id, asyncio.Event()).wait()
+        event = self._done_events.setdefault(job_id, asyncio.Event())
+        while status != "done":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), self.poll_s)
+            status = await asyncio.to_thread(self.catalog.job_status, job_id)
+        self._done_events.pop(job_id, None)
         return await asyncio.to_thread(self.catalog.job, job_id)  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ workers
 
-    async def _worker(self, *, small_only: bool = False) -> None:
+    async def _worker(self, worker_id: str, *, small_only: bool = False) -> None:
+        assert self._wake is not None
         while True:
-            collection, item = await self._queue.get(small_only=small_only)
-            await self._process(collection, item)
+            self._wake.clear()
+            claimed = await asyncio.to_thread(self.queue.claim, self.origin, worker_id, small_only=small_only,
+                                              job_ids=self._own_jobs)
+            if claimed is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                continue
+            collection, item = claimed
+            try:
+                await self._process(collection, item)
+            finally:
+                with contextlib.suppress(Exception):  # a lost database frees the lease by expiry
+                    await asyncio.to_thread(self.queue.release, item.job_id, item.idx, worker_id)
+            self._wake.set()  # a job's other items may be ours to take next
+
+    async def _heartbeat(self) -> None:
+        """Renew this process's leases well before they run out."""
+        while True:
+            await asyncio.sleep(self.queue.lease_s / 3)
+            for worker_id in self.worker_ids:
+                try:
+                    await asyncio.to_thread(self.queue.renew, worker_id)
+                except Exception:  # noqa: BLE001 - the database may be back at the next beat
+                    log.warning("could not renew the ingestion leases of %s", worker_id, exc_info=True)
 
     async def _process(self, collection: str, item: JobItem) -> None:
         await self._room_for(item)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from ingot.config import Settings
-from ingot.kb.catalog import Catalog, CollectionRow, DocumentRow, Job, new_job_id
+from ingot.kb.catalog import CollectionRow, DocumentRow, Job, new_job_id
+from ingot.kb.catalog import open_catalog
 from ingot.kb.embedder import KBEmbedder
 from ingot.kb.errors import DocumentNotFound, DocumentWriteDenied, JobNotFound, storage_error, storage_problem
 from ingot.kb.jobs import DataVolume, JobRunner, SourceFile
@@ -128,8 +129,8 @@ class KnowledgeBase:
         self.store = store
         self.embedder = embedder
         self.metrics = metrics
-        self.catalog = Catalog(settings.data_dir / "kb.sqlite")
-        self.spool_dir = settings.data_dir / "spool"
+        self.catalog = open_catalog(settings.data_dir, settings.database_url)
+        self.spool_dir = settings.spool_path()
         options = PipelineOptions(
             chunk_max_tokens=settings.chunk_max_tokens, chunk_overlap_tokens=settings.chunk_overlap_tokens,
             extract_timeout_s=settings.ingest_timeout_s, chunk_timeout_s=settings.ingest_timeout_s,
@@ -138,7 +139,8 @@ class KnowledgeBase:
         self.volume = DataVolume(settings.data_dir, settings.ingest_min_free_bytes)
         metrics.watch_free_space(self.volume.free_bytes)
         self.jobs = JobRunner(self.catalog, self.pipeline, workers=settings.ingest_workers,
-                              spool_dir=self.spool_dir, origin=origin, volume=self.volume)
+                              spool_dir=self.spool_dir, origin=origin, volume=self.volume,
+                              lease_s=settings.ingest_lease_s)
         self.retrieval = RetrievalService(
             store, embedder.query, ranker,
             FusionSettings(candidates=settings.search_candidates, rrf_k=settings.rrf_k,

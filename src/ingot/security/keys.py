@@ -1,4 +1,5 @@
-"""API keys, stored hashed in one SQLite file under ``data_dir``.
+"""API keys, stored hashed in the ``auth`` state area (``data_dir/auth.sqlite3`` on one
+node, the shared PostgreSQL database when replicas share one).
 
 A key reads ``sk-ingot-<id>-<secret>``: ``id`` (16 hex) finds the row by primary key and
 ``secret`` (32 random bytes, base64url) is checked against its stored SHA-256 with a
@@ -6,8 +7,8 @@ constant-time compare. A fast hash is enough because the secret has 256 bits of 
 slow password hashes exist to protect guessable passwords, and would cost every request
 milliseconds for nothing. The plaintext exists only in the answer to ``create``.
 
-The CLI and the server open the same file (WAL mode), so a key created or revoked with
-``ingot keys`` takes effect on the running server at its next request.
+Every request reads its key's row (by primary key), nothing is cached: a key created or
+revoked with ``ingot keys`` (or on another replica) takes effect at the next request.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ import hmac
 import json
 import re
 import secrets
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
+
+from sqlalchemy import case, select, update
+
+from ingot.state.database import Database, open_database
+from ingot.state.schema import api_keys, usage
 
 KEY_PREFIX = "sk-ingot-"
 _KEY_RE = re.compile(r"^sk-ingot-([0-9a-f]{16})-([A-Za-z0-9_-]{43})$")
@@ -30,30 +35,6 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 # Group names end up in vector-store filters; a strict alphabet is a second line of
 # defense behind each store's own quoting.
 GROUP_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS api_keys (
-    id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    secret_sha256 TEXT NOT NULL,
-    groups TEXT NOT NULL,          -- JSON list
-    admin INTEGER NOT NULL,
-    rpm INTEGER,                   -- NULL: no limit
-    tpm INTEGER,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-);
-CREATE TABLE IF NOT EXISTS usage (
-    key_id TEXT PRIMARY KEY,       -- an api_keys.id, or 'anonymous' while auth is off
-    requests INTEGER NOT NULL DEFAULT 0,
-    prompt_tokens INTEGER NOT NULL DEFAULT 0,
-    completion_tokens INTEGER NOT NULL DEFAULT 0,
-    embedding_tokens INTEGER NOT NULL DEFAULT 0,
-    first_at REAL,
-    last_at REAL
-);
-"""
-
 
 class KeyStoreError(ValueError):
     """A key operation the caller got wrong (bad name, unknown key); the message says which."""
@@ -101,32 +82,30 @@ def validate_groups(groups: Iterable[str]) -> tuple[str, ...]:
 
 
 class KeyStore:
-    """Keys and usage counters in ``data_dir/auth.sqlite3``. Thread-safe; one connection."""
+    """Keys and usage counters in the ``auth`` area. Thread-safe (pooled connections); the
+    database opens on first use, so a server without keys never creates the file."""
 
     FILENAME = "auth.sqlite3"
 
-    def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / self.FILENAME
+    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.path = self.data_dir / self.FILENAME
+        self.database_url = database_url
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._db: Database | None = None
 
     @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-            self._conn = conn
-        return self._conn
+    def db(self) -> Database:
+        with self._lock:
+            if self._db is None:
+                self._db = open_database("auth", data_dir=self.data_dir, url=self.database_url)
+            return self._db
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     # ---- keys ----------------------------------------------------------------------
 
@@ -146,34 +125,31 @@ class KeyStore:
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         now = time.time()
-        with self._lock:
-            taken = self.conn.execute(
-                "SELECT 1 FROM api_keys WHERE name = ? AND revoked_at IS NULL", (name,)
-            ).fetchone()
+        with self.db.write() as conn:
+            taken = conn.execute(select(api_keys.c.id).where(api_keys.c.name == name, api_keys.c.revoked_at.is_(None))
+                                 .with_for_update()).first()
             if taken:
                 raise KeyExistsError(f"an active key named {name!r} already exists")
-            self.conn.execute(
-                "INSERT INTO api_keys (id, name, secret_sha256, groups, admin, rpm, tpm, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key_id, name, _sha256(secret), json.dumps(list(group_tuple)), int(admin), rpm, tpm, now),
-            )
+            conn.execute(api_keys.insert().values(
+                id=key_id, name=name, secret_sha256=_sha256(secret), groups=json.dumps(list(group_tuple)),
+                admin=int(admin), rpm=rpm, tpm=tpm, created_at=now))
         record = ApiKey(key_id, name, group_tuple, admin, rpm, tpm, now, None)
         return record, f"{KEY_PREFIX}{key_id}-{secret}"
 
     def list(self, include_revoked: bool = False) -> list[ApiKey]:
-        query = "SELECT * FROM api_keys" + ("" if include_revoked else " WHERE revoked_at IS NULL")
-        with self._lock:
-            rows = self.conn.execute(query + " ORDER BY created_at").fetchall()
-        return [self._row(r) for r in rows]
+        query = select(api_keys).order_by(api_keys.c.created_at)
+        if not include_revoked:
+            query = query.where(api_keys.c.revoked_at.is_(None))
+        with self.db.read() as conn:
+            return [self._row(r) for r in conn.execute(query).mappings()]
 
     def get(self, id_or_name: str) -> ApiKey | None:
         """By id, else by the name of an active key."""
-        with self._lock:
-            row = self.conn.execute("SELECT * FROM api_keys WHERE id = ?", (id_or_name,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.id == id_or_name)).mappings().first()
             if row is None:
-                row = self.conn.execute(
-                    "SELECT * FROM api_keys WHERE name = ? AND revoked_at IS NULL", (id_or_name,)
-                ).fetchone()
+                row = conn.execute(select(api_keys).where(
+                    api_keys.c.name == id_or_name, api_keys.c.revoked_at.is_(None))).mappings().first()
         return self._row(row) if row else None
 
     def revoke(self, id_or_name: str) -> ApiKey:
@@ -181,17 +157,18 @@ class KeyStore:
         if key is None:
             raise KeyStoreError(f"no key with id or name {id_or_name!r}")
         if key.revoked_at is None:
-            with self._lock:
-                self.conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ?", (time.time(), key.id))
+            with self.db.write() as conn:
+                conn.execute(update(api_keys).where(api_keys.c.id == key.id, api_keys.c.revoked_at.is_(None))
+                             .values(revoked_at=time.time()))
         return self.get(key.id)  # type: ignore[return-value]
 
     def has_keys(self) -> bool:
         """True once any key was ever created (revoked ones included): revoking the last key
-        must not open the server. Cheap when the file does not exist."""
-        if self._conn is None and not self.path.exists():
+        must not open the server. Cheap when there is no SQLite file and no database URL."""
+        if self._db is None and self.database_url is None and not self.path.exists():
             return False
-        with self._lock:
-            return self.conn.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
+        with self.db.read() as conn:
+            return conn.execute(select(api_keys.c.id).limit(1)).first() is not None
 
     def authenticate(self, presented: str) -> ApiKey | None:
         """The active key whose plaintext is ``presented``, else None."""
@@ -199,8 +176,8 @@ class KeyStore:
         if match is None:
             return None
         key_id, secret = match.groups()
-        with self._lock:
-            row = self.conn.execute("SELECT * FROM api_keys WHERE id = ?", (key_id,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).mappings().first()
         if row is None or not hmac.compare_digest(row["secret_sha256"], _sha256(secret)):
             return None
         key = self._row(row)
@@ -209,35 +186,33 @@ class KeyStore:
     # ---- usage ---------------------------------------------------------------------
 
     def add_usage(self, deltas: dict[str, tuple[int, int, int, int, float, float]]) -> None:
-        """Add ``key_id -> (requests, prompt, completion, embedding, first_at, last_at)`` in one transaction."""
+        """Add ``key_id -> (requests, prompt, completion, embedding, first_at, last_at)`` in one
+        transaction; replicas add to the same rows, so the totals are the cluster's."""
         if not deltas:
             return
-        with self._lock:
-            conn = self.conn
-            conn.execute("BEGIN")
-            try:
-                conn.executemany(
-                    "INSERT INTO usage (key_id, requests, prompt_tokens, completion_tokens, embedding_tokens, "
-                    "first_at, last_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(key_id) DO UPDATE SET "
-                    "requests = requests + excluded.requests, prompt_tokens = prompt_tokens + excluded.prompt_tokens, "
-                    "completion_tokens = completion_tokens + excluded.completion_tokens, "
-                    "embedding_tokens = embedding_tokens + excluded.embedding_tokens, "
-                    "first_at = MIN(COALESCE(first_at, excluded.first_at), excluded.first_at), "
-                    "last_at = MAX(COALESCE(last_at, excluded.last_at), excluded.last_at)",
-                    [(k, *v) for k, v in deltas.items()],
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        statement = self.db.insert(usage)
+        new = statement.excluded
+        statement = statement.on_conflict_do_update(index_elements=["key_id"], set_={
+            "requests": usage.c.requests + new.requests,
+            "prompt_tokens": usage.c.prompt_tokens + new.prompt_tokens,
+            "completion_tokens": usage.c.completion_tokens + new.completion_tokens,
+            "embedding_tokens": usage.c.embedding_tokens + new.embedding_tokens,
+            "first_at": case((usage.c.first_at.is_(None), new.first_at), (new.first_at < usage.c.first_at, new.first_at),
+                             else_=usage.c.first_at),
+            "last_at": case((usage.c.last_at.is_(None), new.last_at), (new.last_at > usage.c.last_at, new.last_at),
+                            else_=usage.c.last_at),
+        })
+        rows = [{"key_id": k, "requests": v[0], "prompt_tokens": v[1], "completion_tokens": v[2],
+                 "embedding_tokens": v[3], "first_at": v[4], "last_at": v[5]} for k, v in deltas.items()]
+        with self.db.write() as conn:
+            conn.execute(statement, rows)
 
     def usage(self) -> dict[str, dict[str, Any]]:
-        with self._lock:
-            rows = self.conn.execute("SELECT * FROM usage").fetchall()
-        return {r["key_id"]: dict(r) for r in rows}
+        with self.db.read() as conn:
+            return {r["key_id"]: dict(r) for r in conn.execute(select(usage)).mappings()}
 
     @staticmethod
-    def _row(row: sqlite3.Row | tuple) -> ApiKey:
+    def _row(row: Any) -> ApiKey:
         return ApiKey(
             id=row["id"], name=row["name"], groups=tuple(json.loads(row["groups"])), admin=bool(row["admin"]),
             rpm=row["rpm"], tpm=row["tpm"], created_at=row["created_at"], revoked_at=row["revoked_at"],

@@ -18,7 +18,7 @@ from ingot.bootstrap import Services, load, plan_services
 from ingot.config import Settings
 from ingot.server.errors import install_error_handlers
 from ingot.server.middleware import install_middleware
-from ingot.server.openai.response_store import SqliteResponseStore
+from ingot.server.openai.response_store import SqlResponseStore
 from ingot.server.routes import keys as keys_routes, usage as usage_routes
 from ingot.server.routes import collections, embeddings, generation, models, ops, rag, search, tokenizer, ui
 from ingot.server.routes import messages as anthropic_messages
@@ -58,7 +58,7 @@ def build_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.ingot = services
-    app.state.responses = SqliteResponseStore(settings.data_dir)  # Responses API, store: true (opens on first use)
+    app.state.responses = SqlResponseStore(settings.data_dir, settings.database_url)  # Responses API, store: true (opens on first use)
     install_error_handlers(app)
     install_middleware(app, settings, services.registry)  # request id, body limit, API keys and quotas
     for router in (generation.router, embeddings.router, models.router, ops.router, tokenizer.router,

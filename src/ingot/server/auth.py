@@ -18,7 +18,7 @@ from ingot.config import Settings
 from ingot.metrics import HttpMetrics
 from ingot.security.acl import Caller
 from ingot.security.keys import ApiKey, KeyStore
-from ingot.security.quotas import QuotaLimiter
+from ingot.security.quotas import Limiter, make_limiter
 from ingot.security.usage import UsageLedger
 from ingot.server.errors import APIError
 
@@ -72,14 +72,15 @@ class Security:
     metrics: HttpMetrics
     keys: KeyStore = field(init=False)
     ledger: UsageLedger = field(init=False)
-    limiter: QuotaLimiter = field(default_factory=QuotaLimiter)
+    limiter: Limiter = field(init=False)
     tracer: Any = None
     shutdown_tracer: Callable[[], None] = lambda: None
     _auth_on: bool = False
 
     def __post_init__(self) -> None:
-        self.keys = KeyStore(self.settings.data_dir)
+        self.keys = KeyStore(self.settings.data_dir, self.settings.database_url)
         self.ledger = UsageLedger(self.keys)
+        self.limiter = make_limiter(self.settings.redis_url)
 
     def auth_enabled(self) -> bool:
         """Latches on: once keys exist, removing them all never reopens the server."""
@@ -91,6 +92,9 @@ class Security:
         """At shutdown: persist pending usage, flush spans."""
         self.ledger.flush()
         self.keys.close()
+        close = getattr(self.limiter, "close", None)
+        if close is not None:
+            close()
         self.shutdown_tracer()
 
 

@@ -18,6 +18,7 @@ SSE generator see.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -33,6 +34,7 @@ from ingot.config import Settings
 from ingot.logging_setup import request_id_var
 from ingot.metrics import HttpMetrics
 from ingot.offload import REQUEST_POOL
+from ingot.security.quotas import Rejection
 from ingot.security.usage import ANONYMOUS_ID, close_request, open_request
 from ingot.server.auth import ANONYMOUS, UNAUTHENTICATED, Security, principal_for
 from ingot.server.errors import APIError, to_api_error
@@ -236,23 +238,23 @@ class AuthMiddleware:
         security = self.security
         principal = ANONYMOUS
         if security.auth_enabled():
-            error, principal = self._authenticate(scope)
+            # one thread hop for the key lookup and the quota decision: both may be a round
+            # trip to a shared database or Redis, which must not block the event loop
+            error, principal, rejection = await asyncio.to_thread(self._admit, scope)
             if error is not None:
                 security.metrics.auth_failures.labels(error.code or "unauthorized").inc()
                 await _send_error(send, error, scope)
                 return
             scope.setdefault("state", {})["principal"] = principal  # for the access log, even on 429
-            if scope["path"] not in QUOTA_EXEMPT:
-                rejection = security.limiter.admit(principal.key_id, principal.rpm, principal.tpm)  # type: ignore[arg-type]
-                if rejection is not None:
-                    security.metrics.rate_limited.labels(rejection.limit).inc()
-                    unit = "requests" if rejection.limit == "rpm" else "tokens"
-                    await _send_error(send, APIError(
-                        429, f"rate limit reached for key {principal.name!r}: {rejection.per_minute} {unit} per minute; "
-                        f"retry after {rejection.retry_after}s", type="rate_limit_error", code="rate_limit_exceeded",
-                        headers={"Retry-After": str(rejection.retry_after)},
-                    ), scope)
-                    return
+            if rejection is not None:
+                security.metrics.rate_limited.labels(rejection.limit).inc()
+                unit = "requests" if rejection.limit == "rpm" else "tokens"
+                await _send_error(send, APIError(
+                    429, f"rate limit reached for key {principal.name!r}: {rejection.per_minute} {unit} per minute; "
+                    f"retry after {rejection.retry_after}s", type="rate_limit_error", code="rate_limit_exceeded",
+                    headers={"Retry-After": str(rejection.retry_after)},
+                ), scope)
+                return
         scope.setdefault("state", {})["principal"] = principal
         usage, token = open_request()
         try:
@@ -261,8 +263,15 @@ class AuthMiddleware:
             close_request(token)
             key_id = principal.key_id or ANONYMOUS_ID
             security.ledger.record(key_id, usage)
-            if principal.key_id is not None:
-                security.limiter.charge_tokens(principal.key_id, usage.tokens)
+            if principal.key_id is not None and principal.tpm and usage.tokens > 0:
+                await asyncio.to_thread(security.limiter.charge_tokens, principal.key_id, usage.tokens, principal.tpm)
+
+    def _admit(self, scope: Scope) -> tuple[APIError | None, Any, Rejection | None]:
+        """Who is calling, and whether their quota lets the request in (blocking)."""
+        error, principal = self._authenticate(scope)
+        if error is not None or scope["path"] in QUOTA_EXEMPT:
+            return error, principal, None
+        return None, principal, self.security.limiter.admit(principal.key_id, principal.rpm, principal.tpm)
 
     def _authenticate(self, scope: Scope) -> tuple[APIError | None, Any]:
         raw = _header(scope, b"authorization")

@@ -2,17 +2,18 @@
 from, and the conversation before it, so ``previous_response_id`` can continue it and
 ``GET /v1/responses/{id}`` / ``input_items`` can read it back.
 
-``ResponseStore`` is the interface the routes use; ``SqliteResponseStore`` is the one
-backend today (``data_dir/responses.sqlite``, WAL). A PostgreSQL backend only has to
-implement the same four methods. Each row keeps its whole context (the items of every
-earlier turn), so deleting an earlier response never breaks a later one's chain.
+``ResponseStore`` is the interface the routes use; ``SqlResponseStore`` keeps them in the
+``responses`` state area (``data_dir/responses.sqlite`` on one node, the shared PostgreSQL
+database across replicas, so a follow-up may land on any replica). Each row keeps its
+whole context (the items of every earlier turn), so deleting an earlier response never
+breaks a later one's chain.
 
 Ownership lives in the record (``owner``: the API key id, ``None`` when auth is off);
 ``visible_to`` is the one rule: the owner or an admin.
 
 Usage::
 
-    store = SqliteResponseStore(settings.data_dir)
+    store = SqlResponseStore(settings.data_dir, settings.database_url)
     store.put(StoredResponse(id, owner, created_at, response, input_items, context))
     record = store.get(id)
     items = record.conversation()  # context + input + output: the next turn's history
@@ -21,23 +22,15 @@ Usage::
 from __future__ import annotations
 
 import json
-import sqlite3
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    id TEXT PRIMARY KEY,
-    owner TEXT,
-    created_at INTEGER NOT NULL,
-    response TEXT NOT NULL,
-    input_items TEXT NOT NULL,
-    context TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS responses_owner ON responses (owner, created_at);
-"""
+from sqlalchemy import delete, select
+
+from ingot.state.database import Database, open_database
+from ingot.state.schema import stored_responses
 
 
 @dataclass
@@ -67,54 +60,50 @@ class ResponseStore(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteResponseStore:
-    """``data_dir/responses.sqlite``. Thread-safe (one connection behind a lock); callers on
-    the event loop run it in a worker thread."""
+class SqlResponseStore:
+    """The ``responses`` area. Thread-safe; opens on first use (a server that never stores
+    a response creates no file). Callers on the event loop run it in a worker thread."""
 
-    FILENAME = "responses.sqlite"
-
-    def __init__(self, data_dir: Path) -> None:
-        self.path = Path(data_dir) / self.FILENAME
+    def __init__(self, data_dir: Path, database_url: str | None = None) -> None:
+        self.data_dir = Path(data_dir)
+        self.database_url = database_url
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = None
+        self._db: Database | None = None
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(SCHEMA)
-            self._conn = conn
-        return self._conn
+    @property
+    def db(self) -> Database:
+        with self._lock:
+            if self._db is None:
+                self._db = open_database("responses", data_dir=self.data_dir, url=self.database_url)
+            return self._db
 
     def put(self, record: StoredResponse) -> None:
-        row = (record.id, record.owner, record.created_at, _dump(record.response), _dump(record.input_items),
-               _dump(record.context))
-        with self._lock:
-            self._connection().execute(
-                "INSERT OR REPLACE INTO responses (id, owner, created_at, response, input_items, context) "
-                "VALUES (?, ?, ?, ?, ?, ?)", row)
+        values = {"id": record.id, "owner": record.owner, "created_at": record.created_at,
+                  "response": _dump(record.response), "input_items": _dump(record.input_items),
+                  "context": _dump(record.context)}
+        statement = self.db.insert(stored_responses).values(values)
+        with self.db.write() as conn:
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["id"], set_={k: v for k, v in values.items() if k != "id"}))
 
     def get(self, response_id: str) -> StoredResponse | None:
-        with self._lock:
-            row = self._connection().execute(
-                "SELECT id, owner, created_at, response, input_items, context FROM responses WHERE id = ?",
-                (response_id,)).fetchone()
+        with self.db.read() as conn:
+            row = conn.execute(select(stored_responses).where(stored_responses.c.id == response_id)).mappings().first()
         if row is None:
             return None
-        return StoredResponse(row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]), json.loads(row[5]))
+        return StoredResponse(row["id"], row["owner"], row["created_at"], json.loads(row["response"]),
+                              json.loads(row["input_items"]), json.loads(row["context"]))
 
     def delete(self, response_id: str) -> bool:
-        with self._lock:
-            cursor = self._connection().execute("DELETE FROM responses WHERE id = ?", (response_id,))
-        return cursor.rowcount > 0
+        with self.db.write() as conn:
+            result = conn.execute(delete(stored_responses).where(stored_responses.c.id == response_id))
+        return result.rowcount > 0
 
     def close(self) -> None:
         with self._lock:
-            if self._conn is not None:
-                self._conn.close()
-                self._conn = None
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 def _dump(value: Any) -> str:
