@@ -434,3 +434,25 @@ def write_sheet_xlsx(path: Path, name: str, cells: dict[str, object], merges: Se
     path.parent.mkdir(parents=True, exist_ok=True)
     book.save(str(path))
     return path
+
+
+def write_chart_xlsx(path: Path, name: str, rows: Sequence[Sequence[object]], title: str, anchor: str) -> Path:
+    """A one-sheet workbook: ``rows`` (header first, categories in column A, one series per
+    further column) and a clustered bar chart of them at ``anchor``. openpyxl saves the
+    chart with formula references only, no cached values, as generated workbooks do."""
+    import openpyxl
+    from openpyxl.chart import BarChart, Reference
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = name
+    for row in rows:
+        sheet.append(list(row))
+    chart = BarChart()
+    chart.title = title
+    chart.add_data(Reference(sheet, min_col=2, max_col=len(rows[0]), min_row=1, max_row=len(rows)), titles_from_data=True)
+    chart.set_categories(Reference(sheet, min_col=1, min_row=2, max_row=len(rows)))
+    sheet.add_chart(chart, anchor)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    book.save(str(path))
+    return path

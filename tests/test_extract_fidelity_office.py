@@ -246,6 +246,19 @@ def test_xlsx_real_sheet_tables_merges_and_charts() -> None:
     assert second.meta["range"] == "E7:G13"
 
 
+def test_xlsx_chart_without_cached_values_reads_the_sheet(tmp_path: Path) -> None:
+    """openpyxl writes charts with references only; the values come from the sheet."""
+    rows = [["Quarter", "Ducks", "Geese"], ["Q1", 10, 4], ["Q2", 12.5, 6], ["Q3", 7, 9]]
+    path = docgen.write_chart_xlsx(tmp_path / "c.xlsx", "Survey", rows, "Birds counted", "F2")
+    elements = xlsx_elements(path.read_bytes())
+    (chart,) = [e for e in elements if e.kind == "chart"]
+    assert chart.text.splitlines() == [
+        "Birds counted", "", "|  | Ducks | Geese |", "|---|---|---|", "| Q1 | 10 | 4 |", "| Q2 | 12.5 | 6 |", "| Q3 | 7 | 9 |",
+    ]
+    assert chart.meta["anchor"] == "F2" and chart.location == "Survey" and chart.page == 1
+    assert elements.index(chart) == len(elements) - 1  # after the sheet's tables
+
+
 # ------------------------------------------------------------------------------- HTML
 
 

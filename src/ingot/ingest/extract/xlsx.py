@@ -29,8 +29,9 @@ Decisions worth knowing:
   header (a caption merged across the table counts as one value).
 * Charts drawn on a sheet become ``chart`` elements after its tables (title + Markdown
   table of the cached series values, the same code as PowerPoint charts:
-  :mod:`charts`), ``meta["anchor"]`` = the cell the chart's corner sits on. Chart sheets
-  (a sheet that is only a chart) are not read.
+  :mod:`charts`), ``meta["anchor"]`` = the cell the chart's corner sits on. A chart
+  saved without cached values (openpyxl writes only the formula references) gets them
+  from the sheets already read. Chart sheets (a sheet that is only a chart) are not read.
 * Numbers are formatted from the cell's number format where that is cheap (decimals,
   percent, thousands separator); otherwise shortest round-trip repr, so float noise like
   0.30000000000000004 never shows. Dates are ISO (time only when not midnight).
@@ -52,7 +53,7 @@ from typing import Any
 
 from lxml import etree
 from openpyxl.packaging.relationship import get_dependents, get_rels_path
-from openpyxl.utils.cell import get_column_letter, range_boundaries
+from openpyxl.utils.cell import get_column_letter, range_boundaries, range_to_tuple
 
 from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
 from ingot.ingest.extract.charts import chart_element, chart_from_xml
@@ -66,7 +67,8 @@ _MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 ROW_TAG, MERGE_CELL_TAG = f"{_MAIN}row", f"{_MAIN}mergeCell"
 _XDR = "{http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing}"
 XDR_FROM_TAG, XDR_ROW_TAG, XDR_COL_TAG = f"{_XDR}from", f"{_XDR}row", f"{_XDR}col"
-C_CHART_TAG = "{http://schemas.openxmlformats.org/drawingml/2006/chart}chart"
+_C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
+C_CHART_TAG = f"{_C}chart"
 R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE container: encrypted OOXML or legacy .xls
 
@@ -101,6 +103,8 @@ def _extract_workbook(data: bytes, options: ExtractOptions) -> Extraction:
     elements: list[Element] = []
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))  # the parts openpyxl's read-only mode does not expose
+        has_charts = any(name.startswith("xl/charts/") for name in archive.namelist())
+        grids: dict[str, Grid] = {}  # sheets read so far, kept only to fill charts' missing caches
         sheets = list(workbook.worksheets)
         for number, sheet in enumerate(sheets, start=1):
             if getattr(sheet, "sheet_state", "visible") != "visible":
@@ -116,9 +120,11 @@ def _extract_workbook(data: bytes, options: ExtractOptions) -> Extraction:
             except Exception as exc:  # damaged sheet XML surfaces only while streaming rows
                 message = f"could not read sheet {sheet.title!r}: {type(exc).__name__}: {exc}"
                 raise ExtractionError("corrupt", message) from exc
+            if has_charts:
+                grids[sheet.title] = grid
             elements += _block_elements(_regions(grid), options, **common)
-            if path:
-                elements += _chart_elements(archive, path, common)
+            if path and has_charts:
+                elements += _chart_elements(archive, path, common, grids)
     except zipfile.BadZipFile as exc:
         raise ExtractionError("corrupt", f"could not open the workbook: {exc}") from exc
     finally:
@@ -173,7 +179,9 @@ def _fill_merges(grid: Grid, ranges: Iterable[tuple[int, int, int, int]]) -> Non
 # ---------------------------------------------------------------- charts
 
 
-def _chart_elements(archive: zipfile.ZipFile, sheet_path: str, common: dict[str, Any]) -> list[Element]:
+def _chart_elements(
+    archive: zipfile.ZipFile, sheet_path: str, common: dict[str, Any], grids: dict[str, Grid]
+) -> list[Element]:
     """The charts drawn on a sheet, top to bottom then left to right, each as a ``chart``
     element (title + Markdown table of its cached series, :mod:`charts`) with
     ``meta["anchor"]`` = the cell its top-left corner sits on."""
@@ -192,13 +200,53 @@ def _chart_elements(archive: zipfile.ZipFile, sheet_path: str, common: dict[str,
     out = []
     for (row, col), target in sorted(anchored):
         try:
-            element = chart_element(chart_from_xml(archive.read(target)), dict(common))
+            element = chart_element(chart_from_xml(_with_caches(archive.read(target), grids)), dict(common))
         except (etree.XMLSyntaxError, ValueError, KeyError, TypeError):
             continue  # a damaged chart loses its data, not the workbook
         if element is not None:
             element.meta["anchor"] = f"{get_column_letter(col + 1)}{row + 1}"
             out.append(element)
     return out
+
+
+def _with_caches(data: bytes, grids: dict[str, Grid]) -> bytes:
+    """A chart part with every data reference that lacks cached values given them from the
+    sheets already read. Excel always saves the caches; openpyxl and other writers save
+    only the formula (``'Sheet'!$B$2:$B$4``) and leave Excel to compute them on open, so
+    without this a generated workbook's chart would come out empty. References to sheets
+    not read (hidden, or later in the workbook) stay empty."""
+    root = etree.fromstring(data)
+    changed = False
+    for ref in root.iter(f"{_C}numRef", f"{_C}strRef"):
+        cache_tag = f"{_C}numCache" if ref.tag == f"{_C}numRef" else f"{_C}strCache"
+        values = None if ref.find(cache_tag) is not None else _range_values(ref.findtext(f"{_C}f") or "", grids)
+        if values is None:
+            continue
+        cache = etree.SubElement(ref, cache_tag)
+        etree.SubElement(cache, f"{_C}ptCount").set("val", str(len(values)))
+        for index, value in enumerate(values):
+            if value:
+                point = etree.SubElement(cache, f"{_C}pt", idx=str(index))
+                etree.SubElement(point, f"{_C}v").text = value
+        changed = True
+    return etree.tostring(root) if changed else data
+
+
+def _range_values(formula: str, grids: dict[str, Grid]) -> list[str] | None:
+    """The displayed values of a one-sheet range reference, row by row; None when the
+    reference is not a plain range on a sheet read so far."""
+    try:
+        sheet, (min_col, min_row, max_col, max_row) = range_to_tuple(formula.strip())
+    except (ValueError, TypeError):
+        return None
+    grid = grids.get(sheet)
+    if grid is None:
+        return None
+    values = []
+    for r in range(min_row - 1, max_row):
+        row = grid[r] if r < len(grid) else []
+        values += [row[c] if c < len(row) else "" for c in range(min_col - 1, max_col)]
+    return values
 
 
 def _relationships(archive: zipfile.ZipFile, part: str) -> list:
