@@ -248,3 +248,10 @@ def test_an_answer_no_passage_supports_is_withheld() -> None:
     # Supported: sent as is, with its marker.
     seen, result = _run(["There were 80 saltwater ducks in 2019."], question, [DUCKS])
     assert result.text == "There were 80 saltwater ducks in 2019 [1]."
+
+
+def test_a_one_digit_number_alone_is_no_evidence() -> None:
+    # SmolLM2's loop on the DPR question: "2" occurs in every passage, the claim in none.
+    question = "How many passages did splitting the English Wikipedia dump into 100-word blocks produce for DPR?"
+    assert attribute("The answer is 2.", question, terms(OTSL_TABLE, OTSL_TEXT)) == []
+    assert attribute("It is 5.39.", OTSL_QUESTION, terms(OTSL_TEXT, OTSL_TABLE)) == [1]

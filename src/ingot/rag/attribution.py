@@ -100,14 +100,17 @@ def support(sentence: str, question: str, passage: PassageTerms) -> float:
     named = names(sentence)
     if any(not passage.has_number(n) for n in nums) or not (named - asked) <= passage.words:
         return 0.0
+    # A one-digit number ("The answer is 2.") is in nearly every passage: it must be there,
+    # but it is no evidence, so only longer numbers weigh.
+    telling = [n for n in nums if sum(c.isdigit() for c in n) >= 2]
     new = words(sentence) - asked
-    if not new and not nums:  # the sentence only restates the question: judge it on all its words
+    if not new and not telling:  # the sentence only restates the question: judge it on all its words
         new = words(sentence)
     subject = named & asked
-    total = len(new) + 2 * len(nums) + len(subject)
+    total = len(new) + 2 * len(telling) + len(subject)
     if total == 0:
         return 0.0
-    held = len(new & passage.words) + 2 * len(nums) + len(subject & passage.words)
+    held = len(new & passage.words) + 2 * len(telling) + len(subject & passage.words)
     return held / total
 
 
