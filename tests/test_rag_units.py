@@ -255,3 +255,16 @@ def test_a_one_digit_number_alone_is_no_evidence() -> None:
     question = "How many passages did splitting the English Wikipedia dump into 100-word blocks produce for DPR?"
     assert attribute("The answer is 2.", question, terms(OTSL_TABLE, OTSL_TEXT)) == []
     assert attribute("It is 5.39.", OTSL_QUESTION, terms(OTSL_TEXT, OTSL_TABLE)) == [1]
+
+
+DPR_TRAINING = ("The DPR model used in our main experiments is trained using the in-batch negative setting (Section "
+                "3.2) with a batch size of 128 and one additional BM25 negative passage per question.")
+
+
+def test_a_passage_naming_none_of_the_questions_subjects_does_not_support() -> None:
+    # The 1.5B's answer to an unanswerable question: DPR's batch size given for TableFormer.
+    question = "What batch size was used to train the OTSL TableFormer model?"
+    passages = terms(OTSL_TEXT, OTSL_RESULTS, DPR_TRAINING)
+    assert attribute("The OTSL TableFormer model was trained using a batch size of 128.", question, passages) == []
+    assert attribute("The DPR model was trained with a batch size of 128.",
+                     "What batch size was used to train the DPR model?", passages) == [2]

@@ -82,8 +82,9 @@ class PassageTerms:
     text: str  # lowercased, for numbers that the tokenizer split differently ("10-5")
 
     @classmethod
-    def of(cls, text: str) -> "PassageTerms":
-        return cls(frozenset(words(text)), frozenset(numbers(text)), _THOUSANDS.sub("", text.lower()))
+    def of(cls, text: str, heading: str = "") -> "PassageTerms":
+        """``heading``: the chunk's heading path, which names what the text is about."""
+        return cls(frozenset(words(text) | words(heading)), frozenset(numbers(text)), _THOUSANDS.sub("", text.lower()))
 
     def has_number(self, number: str) -> bool:
         return number in self.numbers or re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d]|[.,]\d)", self.text) is not None
@@ -107,6 +108,11 @@ def support(sentence: str, question: str, passage: PassageTerms) -> float:
     if not new and not telling:  # the sentence only restates the question: judge it on all its words
         new = words(sentence)
     subject = named & asked
+    if len(subject) >= 2 and not subject & passage.words:
+        # The question names its subject twice over (OTSL, TableFormer) and the passage
+        # names neither: it is about something else (DPR's batch size of 128). With one
+        # name the chunk may just say "our model", so then it only weighs.
+        return 0.0
     total = len(new) + 2 * len(telling) + len(subject)
     if total == 0:
         return 0.0

@@ -147,7 +147,8 @@ class RagService:
             "max_completion_tokens": None, **sampling,
         })
         events = await self.generation.chat(generation_request)
-        answer = CitedAnswer(question, [PassageTerms.of(p.record.text) for p in prompt.passages],
+        answer = CitedAnswer(question, [PassageTerms.of(p.record.text, " ".join(p.record.heading_path))
+                                        for p in prompt.passages],
                              withhold_unsupported=self.settings.withhold_unsupported)
 
         async def count_prompt() -> int:  # only when the repeat stop ends the answer early
