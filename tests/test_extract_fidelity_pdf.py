@@ -127,3 +127,140 @@ def test_arabic_in_logical_order_with_word_spaces():
     assert ratio >= 0.9, ratio
     title = next(e for e in _extract(source.read_bytes()) if e.kind == "title")
     assert ARABIC_WORD.findall(title.text)[:3] == truth[:3]
+
+
+# --------------------------------------------------------------------------------------
+# Text layers in any script; PDFium-unmappable layers; OCR language
+# --------------------------------------------------------------------------------------
+
+HANGUL = re.compile(r"[\uac00-\ud7af]")
+HAN = re.compile(r"[\u4e00-\u9fff]")
+CHINESE_LINES = ["中文测试文本，这是第一行内容", "第二行继续说明文字的内容", "第三行也是正文的一部分。",
+                 "第四行写的是扫描件的文字", "第五行继续写下去", "第六行还有内容，", "第七行在这里", "第八行结束。"]
+
+
+def _chinese_pdf(lines: list[str], scan: bool) -> bytes:
+    """A page of Chinese text in Adobe's STSong-Light (a CID font PDF readers supply,
+    Identity-H codes, no ToUnicode: the text is mapped through the Adobe-GB1 ordering).
+    ``scan``: the text is an invisible layer (render mode 3) over a page-sized image, as
+    a scanner's OCR writes it."""
+    from pdfminer.cmapdb import CMapDB
+
+    cids: dict[str, int] = {}
+    for cid, char in CMapDB.get_unicode_map("Adobe-GB1", vertical=False).cid2unichr.items():
+        cids.setdefault(char, cid)
+    shown = " ".join("<" + "".join(f"{cids[ch]:04X}" for ch in line) + "> Tj T*" for line in lines)
+    content = ("q 612 0 0 792 0 0 cm /Im1 Do Q BT 3 Tr " if scan else "BT ") + f"/F1 12 Tf 16 TL 72 720 Td {shown} ET"
+    pixels = bytes([235]) * 64
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+        "/Resources << /Font << /F1 5 0 R >> /XObject << /Im1 8 0 R >> >> >>",
+        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
+        "<< /Type /Font /Subtype /Type0 /BaseFont /STSong-Light /Encoding /Identity-H /DescendantFonts [6 0 R] >>",
+        "<< /Type /Font /Subtype /CIDFontType0 /BaseFont /STSong-Light /DW 1000 /FontDescriptor 7 0 R "
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (GB1) /Supplement 2 >> >>",
+        "<< /Type /FontDescriptor /FontName /STSong-Light /Flags 6 /FontBBox [0 -200 1000 900] /ItalicAngle 0 "
+        "/Ascent 880 /Descent -120 /CapHeight 700 /StemV 80 >>",
+        "<< /Type /XObject /Subtype /Image /Width 8 /Height 8 /ColorSpace /DeviceGray /BitsPerComponent 8 "
+        f"/Length {len(pixels)} >>\nstream\n{pixels.decode('latin-1')}\nendstream",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return out
+
+
+def test_chinese_lines_join_without_spaces():
+    """Eight lines of one Chinese paragraph -> one element holding every character, with
+    no space where the lines meet."""
+    elements = _extract(_chinese_pdf(CHINESE_LINES, scan=False))
+    assert [e.text for e in elements] == ["".join(CHINESE_LINES)]
+
+
+def test_scan_with_chinese_text_layer_keeps_the_layer():
+    """A scanned page carrying its own (invisible) Chinese text layer: the layer is the
+    text, not an OCR pass over the image (a Chinese page holds too few characters for
+    the 'stamp over a scan' rule that sends English pages of that length to OCR)."""
+    elements = pdf.extract(_chinese_pdf(CHINESE_LINES, scan=True), ExtractOptions(ocr=True)).elements
+    assert "".join(e.text for e in elements) == "".join(CHINESE_LINES)
+    assert not any(e.meta.get("ocr") for e in elements)
+
+
+@needs_docs
+def test_korean_text_layer_kept():
+    """korean-text-with-tables.pdf: the Hangul of the text layer (as pdfminer decodes
+    it) is in the extraction."""
+    from pdfminer.high_level import extract_text
+
+    path = UNSTRUCTURED_PDF / "korean-text-with-tables.pdf"
+    words = {w for w in re.findall(r"[\uac00-\ud7af]{2,}", extract_text(str(path)))}
+    ours = "\n".join(e.text for e in _extract(path.read_bytes()))
+    assert len(words) > 50
+    assert [w for w in words if w not in ours] == []
+
+
+def test_unmapped_layer_detection():
+    from ingot.ingest.extract import pdf_textlayer
+
+    assert pdf_textlayer.unmapped(0xFFFD) and pdf_textlayer.unmapped(0xE012) and pdf_textlayer.unmapped(0)
+    assert not pdf_textlayer.unmapped(ord("中")) and not pdf_textlayer.unmapped(ord("a"))
+    assert pdf_textlayer.unusable(visible=400, unmapped_count=300, min_chars=16)
+    assert not pdf_textlayer.unusable(visible=400, unmapped_count=10, min_chars=16)
+    assert not pdf_textlayer.unusable(visible=5, unmapped_count=5, min_chars=16)
+
+
+@needs_docs
+def test_unusable_layer_is_read_with_pdfminer(monkeypatch):
+    """A page whose layer PDFium cannot map is read with pdfminer (not OCR'd): forced
+    here on the Korean file, the page's Hangul comes back from pdfminer, marked so."""
+    monkeypatch.setattr(pdf, "unusable", lambda visible, missing, min_chars: True)
+    path = UNSTRUCTURED_PDF / "korean-text-with-tables.pdf"
+    elements = pdf.extract(path.read_bytes(), ExtractOptions(ocr=False)).elements
+    assert elements and all(e.meta.get("text_layer") == "pdfminer" for e in elements)
+    assert len(HANGUL.findall("".join(e.text for e in elements))) > 500
+    assert any("빅포인트 적립" in e.text for e in elements)
+
+
+def test_ocr_language_from_text_layer():
+    from ingot.ingest.extract.pdf_scripts import ocr_language_of
+
+    assert ocr_language_of("".join(CHINESE_LINES)) == "chi_sim"
+    assert ocr_language_of("تحسين الإنتاجية وحل المشكلات من خلال البرمجة") == "ara"
+    assert ocr_language_of("Die Größe der Übersetzung hängt von der Länge ab, für alle Fälle.") == "deu"
+    assert ocr_language_of("Le système général de sécurité a été créé à partir du modèle.") == "fra"
+    assert ocr_language_of("The quick brown fox jumps over the lazy dog again and again.") == "eng"
+    assert ocr_language_of("12 34") is None
+
+
+@pytest.mark.slow
+def test_ocr_language_chosen_by_script_detection():
+    """An Arabic scan (no text layer at all) is read with the Arabic pack, chosen by
+    tesseract's script detection: Arabic words come back, not Latin-letter noise."""
+    from PIL import Image, ImageDraw, ImageFont, features
+
+    from ingot.ingest.extract import image, ocr
+
+    font_path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    if not font_path.is_file() or not features.check("raqm") or "ara" not in ocr.supported_languages():
+        pytest.skip("needs DejaVuSans, Pillow with raqm (Arabic shaping) and tesseract's ara pack")
+    truth = ARABIC_WORD.findall((DOCLING_PDF / "groundtruth" / "right_to_left_01.md").read_text()) if DOCS.is_dir() \
+        else "تحسين الإنتاجية وحل المشكلات من خلال البرمجة بلغة".split() * 12
+    font = ImageFont.truetype(str(font_path), 40)
+    page = Image.new("L", (1700, 1200), 255)
+    draw = ImageDraw.Draw(page)
+    for row in range(12):
+        draw.text((1600, 80 + row * 70), " ".join(truth[row * 7:(row + 1) * 7]), font=font, fill=0, anchor="ra",
+                  direction="rtl")
+    assert ocr.resolve_languages("auto", page) == "ara"
+    buffer = io.BytesIO()
+    page.save(buffer, format="PNG")
+    read = ARABIC_WORD.findall(" ".join(e.text for e in image.extract(buffer.getvalue(), ExtractOptions()).elements))
+    assert len(set(read) & set(truth[:84])) >= 30

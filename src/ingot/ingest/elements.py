@@ -44,7 +44,7 @@ class ExtractOptions:
     filename: str = "document"
     password: str | None = None
     ocr: bool = True  # OCR pages and images that have no text layer
-    ocr_languages: str = "eng"
+    ocr_languages: str = "auto"  # tesseract languages ("eng+deu"), or "auto": chosen from the document's script
     table_rows_per_element: int = 50  # large sheets/tables are split, header repeated
 
 

@@ -14,6 +14,10 @@ Two things make plain ``tesseract`` lose text on real scans, and both are handle
   The words are then put back into rows and columns and laid out as a Markdown table.
 * **Rotated scans.** When the first pass reads badly, tesseract's orientation detection
   (``--psm 0``) says how far the page is turned, and the page is read again upright.
+
+The language is the caller's, or with "auto" the one the page's script calls for
+(tesseract's script detection, or a hint from the document's text layer): Latin -> eng,
+Han -> chi_sim, Arabic -> ara; deu and fra from a text layer's letters.
 """
 
 from __future__ import annotations
@@ -114,6 +118,52 @@ def _check_languages(languages: str) -> None:
         raise ExtractionError("failed", f"tesseract has no language data for {'+'.join(missing)} "
                                         f"(installed: {', '.join(sorted(installed))}); install it, e.g. "
                                         f"apt-get install tesseract-ocr-{missing[0]}")
+
+
+# Tesseract's OSD script names -> the language pack that reads them. Latin-script text
+# is read as English: OSD cannot tell English from German or French (a document's text
+# layer can, see pdf_scripts.ocr_language_of).
+SCRIPT_LANGUAGES = {"Latin": "eng", "Han": "chi_sim", "HanS": "chi_sim", "HanT": "chi_sim", "Arabic": "ara"}
+AUTO = "auto"
+MIN_SCRIPT_CONFIDENCE = 1.0
+
+
+def detect_script(image: Image.Image) -> str | None:
+    """The script tesseract's orientation and script detection (``--psm 0``) sees on the
+    image ("Latin", "Han", "Arabic", ...), or None when it cannot tell (too little text,
+    no osd data installed)."""
+    pytesseract = _tesseract()
+    try:
+        osd = pytesseract.image_to_osd(image, config="--psm 0", timeout=30)
+    except (pytesseract.TesseractError, RuntimeError):
+        return None
+    script = re.search(r"Script:\s*(\w+)", osd)
+    confidence = re.search(r"Script confidence:\s*([\d.]+)", osd)
+    if not script or not confidence or float(confidence.group(1)) < MIN_SCRIPT_CONFIDENCE:
+        return None
+    return script.group(1)
+
+
+def supported_languages() -> list[str]:
+    """The OCR languages automatic choice can pick: those of SCRIPT_LANGUAGES (plus deu
+    and fra, chosen from a text layer) that are installed."""
+    wanted = {*SCRIPT_LANGUAGES.values(), "deu", "fra"}
+    installed = _installed_languages()
+    return sorted(lang for lang in wanted if not installed or lang in installed)
+
+
+def resolve_languages(requested: str, image: Image.Image | None = None, hint: str | None = None) -> str:
+    """The tesseract language string to read with. Explicit languages ("eng+deu") are
+    used as given. ``auto``: the language the document's text layer suggests (``hint``),
+    else the one for the script OSD sees on ``image``, else English; only installed
+    packs are chosen."""
+    if requested and requested != AUTO:
+        return requested
+    installed = _installed_languages()
+    for candidate in (hint, SCRIPT_LANGUAGES.get(detect_script(image) or "") if image is not None else None):
+        if candidate and (not installed or candidate in installed):
+            return candidate
+    return "eng"
 
 
 def _run(image: Image.Image, languages: str, config: str, timeout_s: float) -> dict[str, list]:
@@ -546,9 +596,11 @@ def _quality(blocks: list[OcrBlock]) -> float:
 
 def ocr_page(image: Image.Image, languages: str = "eng", timeout_s: float = 0) -> list[OcrBlock]:
     """OCR one page image: paragraphs and ruled tables in reading order, boxes in the
-    pixel coordinates of ``image``. Raises ExtractionError("failed") when tesseract is
+    pixel coordinates of ``image``; ``languages`` "auto" picks them by the script on the
+    image (see resolve_languages). Raises ExtractionError("failed") when tesseract is
     missing or lacks the language data asked for."""
     gray, factor = _prepare(image)
+    languages = resolve_languages(languages, gray)
     blocks = _read(gray, languages, timeout_s)
     if _quality(blocks) < RETRY_CONFIDENCE:
         turn = _orientation(gray)

@@ -34,7 +34,9 @@ from typing import TYPE_CHECKING, Iterable
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-from ingot.ingest.extract.pdf_scripts import has_rtl, is_rtl_line, line_joint, to_logical, visual_order
+from ingot.ingest.extract.pdf_scripts import (has_rtl, is_rtl_line, line_joint, ocr_language_of, to_logical,
+                                              visual_order)
+from ingot.ingest.extract.pdf_textlayer import read_page as read_layer, unmapped, unusable, usable_chars
 from ingot.ingest.elements import Element, ElementKind, Extraction, ExtractionError, ExtractOptions, split_table
 
 if TYPE_CHECKING:
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 OCR_DPI = 300
 MIN_TEXT_CHARS = 16  # a page with fewer visible characters than this has no real text layer
 MAX_STAMP_CHARS = 200  # ... and one with fewer, over images covering half of it, is a stamped scan
+MIN_LAYER_LINES = 6  # ... unless its text runs to this many lines: then it is the scan's own text layer
 MIN_OUTLINE_PATHS = 50  # a text-less page drawn with this many shapes may be text set as outlines
 PIECE_GAP_EM = 1.0  # a gap wider than this (in ems), and than three word spaces of its line, ends a piece
 LONE_GAP_EM = 1.6  # ... or, in a line with no word spaces to compare with, wider than this
@@ -169,6 +172,14 @@ class _PageText:
     number: int
     regions: list[_Region] = field(default_factory=list)
     rotated: list[_Piece] = field(default_factory=list)  # text at an angle (margin stamps, rotated labels)
+    unusable: bool = False  # PDFium maps most of the layer's glyphs to no character (see pdf_textlayer)
+
+    @property
+    def line_count(self) -> int:
+        return sum(len(block.lines) for region in self.regions for block in region.blocks)
+
+    def text(self) -> str:
+        return "\n".join(line.text for region in self.regions for block in region.blocks for line in block.lines)
 
 
 # --------------------------------------------------------------------------------------
@@ -358,6 +369,18 @@ def _is_bold(raw_textpage, index: int) -> bool:
     return known
 
 
+_LOOSE = pdfium_c.FS_RECTF()
+
+
+def _loose_box(raw, index: int, refs) -> None:
+    """Replace a flat character box (a glyph without an outline: a font that is not
+    embedded, the invisible font of a scanner's OCR layer) by the box the font's ascent
+    and descent give; the layout needs glyph heights."""
+    if pdfium_c.FPDFText_GetLooseCharBox(raw, index, ctypes.byref(_LOOSE)):
+        for ref, value in zip(refs, (_LOOSE.left, _LOOSE.right, _LOOSE.bottom, _LOOSE.top)):
+            ref._obj.value = value
+
+
 def _char_sequence(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool) -> Iterable[int]:
     """The order to read a page's characters in: content-stream order, except that on
     a page with right-to-left text (``bidi``) a line holding some is read left to right
@@ -390,8 +413,10 @@ def _char_sequence(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool) 
     return visual_order(chars)
 
 
-def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = False) -> tuple[list[_Piece], list[_Piece], int]:
-    """Characters -> (upright pieces, rotated pieces, visible character count)."""
+def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame,
+                 bidi: bool = False) -> tuple[list[_Piece], list[_Piece], int, int]:
+    """Characters -> (upright pieces, rotated pieces, visible character count, how many
+    of those PDFium gave no usable character for)."""
     raw = textpage.raw
     left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     get_box, get_angle = pdfium_c.FPDFText_GetCharBox, pdfium_c.FPDFText_GetCharAngle
@@ -401,7 +426,7 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
     rotated_angle: float | None = None
     current = upright
     space = False
-    visible = 0
+    visible = missing = 0
     # One call per character for its code: FPDFText_GetText drops and remaps some
     # characters, so its string does not line up with the character indices.
     for index in _char_sequence(textpage, frame, bidi):
@@ -415,10 +440,13 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
             if current.active():  # a mark PDFium could not place (a combining accent): keep it in the text
                 current.chars.append(ch)
             continue
+        if top.value - bottom.value < 0.1:
+            _loose_box(raw, index, refs)
         box = frame.box(left.value, right.value, bottom.value, top.value)
         if not frame.visible(box):
             continue
         visible += 1
+        missing += unmapped(code)
         if code < 0x20 or code == 0xFFFE:
             ch = "\ufffe"  # PDFium's mark of a hyphen at a line end, or a glyph with no character
         if current.active() and current is upright and current.continues(box[0], box[1], box[3]):
@@ -436,7 +464,7 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
             current.start(ch, index, box)
         space = False
     current.flush(raw)
-    return upright.pieces, rotated.pieces, visible
+    return upright.pieces, rotated.pieces, visible, missing
 
 
 # --------------------------------------------------------------------------------------
@@ -822,8 +850,8 @@ def _table_part(table: _Region, region: _Region, em: float) -> bool:
 
 
 def _join_lines(lines: Iterable[str]) -> str:
-    """Lines of a paragraph -> one string: soft line breaks become spaces, words
-    hyphenated at a line end are joined."""
+    """Lines of a paragraph -> one string: soft line breaks become spaces (none between
+    Chinese or Japanese characters), words hyphenated at a line end are joined."""
     out = ""
     for line in lines:
         if not out:
@@ -835,7 +863,7 @@ def _join_lines(lines: Iterable[str]) -> str:
         elif out.endswith("-") and out[-2:-1].islower() and line[:1].islower() and not out.endswith(" -"):
             out = out + line  # keep the hyphen: it may belong to the word (state-of-the-art)
         else:
-            out += " " + line
+            out += line_joint(out, line) + line  # no space inside Chinese or Japanese text
     return _clean(out)
 
 
@@ -1041,10 +1069,10 @@ def _text_page(page: pdfium.PdfPage, frame: _PageFrame, number: int) -> tuple[_P
     textpage = page.get_textpage()
     try:
         bidi = has_rtl(textpage.get_text_range())
-        pieces, rotated, visible = _read_pieces(textpage, frame, bidi)
+        pieces, rotated, visible, missing = _read_pieces(textpage, frame, bidi)
     finally:
         textpage.close()
-    result = _PageText(number=number, rotated=rotated)
+    result = _PageText(number=number, rotated=rotated, unusable=unusable(visible, missing, MIN_TEXT_CHARS))
     if not pieces:
         return result, visible
     lines = _lines(pieces, bidi)
@@ -1054,11 +1082,13 @@ def _text_page(page: pdfium.PdfPage, frame: _PageFrame, number: int) -> tuple[_P
     return result, visible
 
 
-def _scanned(page: pdfium.PdfPage, frame: _PageFrame, visible: int) -> bool:
+def _scanned(page: pdfium.PdfPage, frame: _PageFrame, visible: int, lines: int) -> bool:
     """Is this page a scan: (almost) no text layer over images or drawn shapes (text
     converted to outlines), or a little text (a stamp, a header added later) over
-    images that cover most of the page? A blank page is not worth OCR."""
-    if visible >= MAX_STAMP_CHARS:
+    images that cover most of the page? A blank page is not worth OCR. A scan that
+    carries a text layer of its own (lines of it, in any script: a Chinese page holds
+    far fewer characters than an English one) keeps that layer."""
+    if visible >= MAX_STAMP_CHARS or lines >= MIN_LAYER_LINES:
         return False
     covered = 0.0
     paths = 0
@@ -1084,13 +1114,13 @@ def _render(page: pdfium.PdfPage) -> "Image.Image":
         bitmap.close()
 
 
-def _ocr_elements(image: "Image.Image", number: int, options: ExtractOptions) -> list[Element]:
+def _ocr_elements(image: "Image.Image", number: int, options: ExtractOptions, languages: str) -> list[Element]:
     """OCR a rendered page (outside the PDFium lock: it takes a second or more)."""
     from ingot.ingest.extract.ocr import ocr_page
 
     scale = OCR_DPI / 72
     elements = []
-    for block in ocr_page(image, options.ocr_languages):
+    for block in ocr_page(image, languages):
         bbox = tuple(round(v / scale, 2) for v in block.bbox)
         for text, part in block.parts(options.table_rows_per_element):
             elements.append(Element(kind="table" if block.kind == "table" else "image-text", text=text,
@@ -1099,12 +1129,24 @@ def _ocr_elements(image: "Image.Image", number: int, options: ExtractOptions) ->
     return elements
 
 
+def _ocr_languages(options: ExtractOptions, done: list[_PageText | list[Element]], image: "Image.Image") -> str:
+    """The OCR languages for this document's scans: the caller's, or (``auto``) those
+    the text layer read so far calls for, else those for the script tesseract sees on
+    the first scan."""
+    from ingot.ingest.extract.ocr import resolve_languages
+
+    layer = "\n".join(page.text() if isinstance(page, _PageText) else "\n".join(e.text for e in page if not e.meta.get("ocr"))
+                      for page in done)
+    return resolve_languages(options.ocr_languages, image, ocr_language_of(layer))
+
+
 def _pages(data: bytes, options: ExtractOptions) -> tuple[int, list[_PageText | list[Element]]]:
     """Every page laid out (or OCR'd); PDFium is only called under its lock."""
     with _PDFIUM_LOCK:
         document = _open(data, options.password)
         count = len(document)
     results: list[_PageText | list[Element]] = []
+    languages = ""  # chosen at the first page that needs OCR, then kept for the document
     try:
         for index in range(count):
             scan = None
@@ -1113,11 +1155,20 @@ def _pages(data: bytes, options: ExtractOptions) -> tuple[int, list[_PageText | 
                 try:
                     frame = _PageFrame(page)
                     text, visible = _text_page(page, frame, index + 1)
-                    if options.ocr and _scanned(page, frame, visible):
+                    if options.ocr and (text.unusable or _scanned(page, frame, visible, text.line_count)):
                         scan = _render(page)
                 finally:
                     page.close()
-            results.append(_ocr_elements(scan, index + 1, options) if scan is not None else text)
+            if text.unusable:
+                layer = read_layer(data, index, options.password, index + 1)
+                if usable_chars("\n".join(e.text for e in layer)) > usable_chars(text.text()):
+                    results.append(layer)
+                    continue
+            if scan is not None:
+                languages = languages or _ocr_languages(options, results, scan)
+                results.append(_ocr_elements(scan, index + 1, options, languages))
+            else:
+                results.append(text)
     finally:
         with _PDFIUM_LOCK:
             document.close()

@@ -79,3 +79,26 @@ def line_joint(before: str, after: str) -> str:
     if before and after and UNSPACED.match(before[-1]) and UNSPACED.match(after[0]):
         return ""
     return " "
+
+
+GERMAN = re.compile("[äöüßÄÖÜ]")
+FRENCH = re.compile("[éèêëàâçùûîïôœÉÈÊÀÇ]")
+
+
+def ocr_language_of(text: str) -> str | None:
+    """The Tesseract language pack a document's text layer says its scans need: by
+    script (Han -> chi_sim, Arabic -> ara), and for Latin script by the letters German
+    and French use (a share of the letters no English text reaches). None without
+    enough text to tell."""
+    han, arabic, latin = len(HAN.findall(text)), len(ARABIC.findall(text)), len(LATIN.findall(text))
+    if max(han, arabic, latin) < 20:
+        return None
+    if han >= max(arabic, latin):
+        return "chi_sim"
+    if arabic >= latin:
+        return "ara"
+    if len(GERMAN.findall(text)) >= 0.005 * latin:
+        return "deu"
+    if len(FRENCH.findall(text)) >= 0.01 * latin:
+        return "fra"
+    return "eng"
