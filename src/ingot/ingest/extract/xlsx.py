@@ -147,7 +147,9 @@ def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int,
     """``(min_col, min_row, max_col, max_row)`` (1-based) of each merged range of a sheet.
     Read-only worksheets do not expose merges, so the part is streamed once more with
     lxml; rows are cleared as they pass, keeping memory flat on large sheets."""
-    ranges = []
+    ranges: list[tuple[int, int, int, int]] = []
+    if not _mentions(archive, sheet_path, b"mergeCell"):
+        return ranges  # most sheets have none: skip the XML parse (a tenth of the sheet's time)
     with archive.open(sheet_path) as source:
         for _, element in etree.iterparse(source, events=("end",), tag=(ROW_TAG, MERGE_CELL_TAG)):
             if element.tag == MERGE_CELL_TAG and element.get("ref"):
@@ -157,6 +159,18 @@ def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int,
                     pass  # a malformed reference merges nothing
             element.clear(keep_tail=True)
     return ranges
+
+
+def _mentions(archive: zipfile.ZipFile, part: str, needle: bytes) -> bool:
+    """Whether a part's bytes contain ``needle``: a decompress-and-search pass in C, far
+    cheaper than parsing, used to skip parses that would find nothing."""
+    tail = b""
+    with archive.open(part) as source:
+        while chunk := source.read(1 << 20):
+            if needle in tail + chunk:
+                return True
+            tail = chunk[-len(needle):]
+    return False
 
 
 def _fill_merges(grid: Grid, ranges: Iterable[tuple[int, int, int, int]]) -> None:
@@ -484,23 +498,35 @@ def _connected_segments(grid: Grid) -> tuple[list[tuple[int, int, int]], list[in
         if not runs:
             continue
         recent = [(pr, ids) for pr, ids in recent if r - pr <= MIN_BLOCK_GAP]
-        ids = []
-        for left, right in runs:
-            index = len(segments)
-            segments.append((r, left, right))
-            parent.append(index)
-            ids.append(index)
-            for _, above in recent:
-                for other in above:
-                    _, o_left, o_right = segments[other]
-                    if o_left <= right + 1 and left <= o_right + 1:
-                        _union(parent, index, other)
+        ids = list(range(len(segments), len(segments) + len(runs)))
+        segments += [(r, left, right) for left, right in runs]
+        parent += ids
+        for _, above in recent:
+            _join_touching(segments, parent, ids, above)
         recent.append((r, ids))
     return segments, parent
 
 
+def _join_touching(segments: list[tuple[int, int, int]], parent: list[int], ids: list[int], above: list[int]) -> None:
+    """Union each run of a row with the runs of an earlier row it touches (diagonals
+    count). Both rows' runs are sorted and disjoint, so one sweep finds every pair: a
+    sparse row of a thousand runs costs a thousand steps, not a million."""
+    i = j = 0
+    while i < len(ids) and j < len(above):
+        _, left, right = segments[ids[i]]
+        _, o_left, o_right = segments[above[j]]
+        if o_left <= right + 1 and left <= o_right + 1:
+            _union(parent, ids[i], above[j])
+        if right < o_right:
+            i += 1
+        else:
+            j += 1
+
+
 def _runs(row: list[str]) -> list[tuple[int, int]]:
     """Maximal runs of non-empty cells in a row, as (first, last) 0-based columns."""
+    if all(row):
+        return [(0, len(row) - 1)] if row else []  # a full row, checked at C speed
     runs: list[tuple[int, int]] = []
     start = None
     for c, value in enumerate(row):
@@ -528,22 +554,27 @@ def _union(parent: list[int], a: int, b: int) -> None:
 
 
 def _merge_boxes(boxes: list[list[int]]) -> list[list[int]]:
-    """Join boxes that overlap, or sit side by side over the same rows one spacer column
-    apart, until none do. Quadratic, so a sheet of thousands of scattered cells skips it."""
+    """Join boxes that overlap, or sit side by side one spacer column apart
+    (``_belong_together``), until none do. Sorted by top row, each box is compared only
+    with the boxes starting above its bottom; a sheet of thousands of scattered regions
+    skips the step."""
     if len(boxes) > MAX_REGIONS_TO_MERGE:
         return boxes
+    boxes.sort(key=lambda b: b[0])  # by top: a box can only join later ones starting above its bottom
     changed = True
-    while changed:
+    while changed:  # a grown box may now reach one it did not: pass again until stable
         changed = False
-        for i in range(len(boxes)):
-            for j in range(i + 1, len(boxes)):
+        i = 0
+        while i < len(boxes):
+            j = i + 1
+            while j < len(boxes) and boxes[j][0] <= max(boxes[i][2], boxes[i][0] + 1):
                 if _belong_together(boxes[i], boxes[j]):
                     a, b = boxes[i], boxes.pop(j)
                     boxes[i] = [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
                     changed = True
-                    break
-            if changed:
-                break
+                else:
+                    j += 1
+            i += 1
     return boxes
 
 
