@@ -105,6 +105,34 @@ def test_docx_list_formats_restart_and_continuation(tmp_path: Path) -> None:
     ]
 
 
+def test_docx_numbered_paragraphs_in_table_cells_keep_numbers(tmp_path: Path) -> None:
+    """Requirement tables number their rows with Word lists: the numbers stay in the cells
+    and the count goes on through the table and after it."""
+    import docx
+
+    path = docgen.write_numbered_docx(tmp_path / "t.docx", {70: [("decimal", "%1.", 1)]}, {70: (70, {})},
+                                      [(None, 70, 0, "Before the table")])
+    document = docx.Document(str(path))
+    table = document.add_table(rows=2, cols=2)
+    for row, text in enumerate(("Encrypt data at rest", "Log every access")):
+        table.cell(row, 0).text = text
+        num_pr = table.cell(row, 0).paragraphs[0]._p.get_or_add_pPr().get_or_add_numPr()
+        num_pr.get_or_add_ilvl().val = 0
+        num_pr.get_or_add_numId().val = 70
+        table.cell(row, 1).text = "must"
+    after = document.add_paragraph("After the table")
+    num_pr = after._p.get_or_add_pPr().get_or_add_numPr()
+    num_pr.get_or_add_ilvl().val = 0
+    num_pr.get_or_add_numId().val = 70
+    document.save(str(path))
+    elements = docx_elements(path.read_bytes())
+    assert [e.text for e in elements] == [
+        "1. Before the table",
+        "| 2. Encrypt data at rest | must |\n|---|---|\n| 3. Log every access | must |",
+        "4. After the table",
+    ]
+
+
 def test_number_formats_as_word_writes_them() -> None:
     assert [format_value(n, "lowerLetter") for n in (1, 26, 27, 28)] == ["a", "z", "aa", "bb"]
     assert [format_value(n, "upperRoman") for n in (4, 9, 14, 1994)] == ["IV", "IX", "XIV", "MCMXCIV"]

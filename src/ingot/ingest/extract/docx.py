@@ -13,8 +13,9 @@ Decisions worth knowing:
   (not itself); every later element carries the path including the heading.
 * Automatic numbering (``numbering.xml``, see :mod:`docx_numbering`) is rendered as Word
   shows it: a numbered heading reads ``1.2.1. Scope`` (the number is part of the title
-  and of every ``heading_path``), a numbered list item ``a) item``. Counters run in body
-  order (table cells and headers do not count).
+  and of every ``heading_path``), a numbered list item ``a) item``, a numbered paragraph
+  in a table cell ``1. item`` inside the cell. Counters run in document order over the
+  body, text boxes and table cells (headers and footers do not count).
 * Consecutive list paragraphs (a numbering reference, or a ``List ...`` style) are grouped
   into one ``list`` element, one line each, indented two spaces per level: the item's
   label (``1.``, ``2.3.1.``, ``iv)``) before its text, ``-`` for bullets.
@@ -243,21 +244,28 @@ def _iter_blocks(container: etree._Element) -> Iterator[etree._Element]:
             yield from _iter_blocks(child)
 
 
-def _block_text(container: etree._Element, skip_page_numbers: bool = False) -> str:
-    """Plain text of a header, footer or table cell: paragraphs on lines, nested tables flattened."""
+def _block_text(container: etree._Element, skip_page_numbers: bool = False, labeler: _Labeler | None = None) -> str:
+    """Plain text of a header, footer or table cell: paragraphs on lines, nested tables
+    flattened. With a ``labeler`` (table cells in the body) numbered paragraphs keep
+    their number or bullet, as in the body."""
     lines: list[str] = []
     for block in _iter_blocks(container):
-        text = _paragraph_text(block, skip_page_numbers) if block.tag == W_P else _flatten_table(block)
+        if block.tag == W_P:
+            text = _paragraph_text(block, skip_page_numbers).strip()
+            if labeler is not None:
+                text = labeler.prefixed(block, text)
+        else:
+            text = _flatten_table(block, labeler)
         if text.strip():
             lines.append(text.strip())
     return "\n".join(lines)
 
 
-def _flatten_table(tbl: etree._Element) -> str:
+def _flatten_table(tbl: etree._Element, labeler: _Labeler | None = None) -> str:
     """A nested table as one line of text: its cells in reading order joined by spaces.
     No separator is added: "3 / 4" would read as a fraction and ";" as punctuation the
     author never wrote."""
-    return " ".join(value for row in _table_grid(tbl) for value in row if value)
+    return " ".join(value for row in _table_grid(tbl, labeler) for value in row if value)
 
 
 # ---------------------------------------------------------------------------- tables
@@ -283,7 +291,7 @@ def _table_rows(tbl: etree._Element) -> Iterator[etree._Element]:
     return _children(tbl, W_TR)
 
 
-def _table_grid(tbl: etree._Element) -> list[list[str]]:
+def _table_grid(tbl: etree._Element, labeler: _Labeler | None = None) -> list[list[str]]:
     """The table as a rectangular grid of cell text on Word's layout grid.
 
     ``gridBefore`` leaves leading columns empty; a ``gridSpan`` cell is repeated in each
@@ -300,7 +308,7 @@ def _table_grid(tbl: etree._Element) -> list[list[str]]:
                 above = grid[-1] if grid else []
                 value = above[col] if col < len(above) else ""
             else:
-                value = _block_text(tc)
+                value = _block_text(tc, labeler=labeler)
             row.extend([value] * span)
         grid.append(row)
     width = max((len(r) for r in grid), default=0)
@@ -329,18 +337,58 @@ def table_elements(rows: list[list[str]], max_rows: int, **common: Any) -> list[
     ]
 
 
+# ---------------------------------------------------------------------------- numbering
+
+
+@dataclass(frozen=True)
+class _Numbered:
+    """What a paragraph's style and numbering say about it."""
+
+    info: StyleInfo
+    num_id: int | None  # 0 = numbering switched off
+    ilvl: int
+    label: str | None  # "1.2.", "a)", BULLET, "" (level shows nothing), None (not numbered)
+
+    @property
+    def is_item(self) -> bool:
+        """A list item: numbered, or in a list style (a bullet even when the definition is missing)."""
+        return self.num_id != 0 and (self.num_id is not None or self.info.is_list)
+
+    @property
+    def marker(self) -> str:
+        return self.label if self.label and self.label != BULLET else "-"
+
+
+class _Labeler:
+    """Resolves each paragraph's style and numbering and advances Word's counters; called
+    once per paragraph in document order (body, text boxes and table cells alike)."""
+
+    def __init__(self, styles: dict[str, StyleInfo], default_style: str | None, numbering: Numbering) -> None:
+        self.styles = styles
+        self.default_style = default_style
+        self.numbering = numbering
+
+    def __call__(self, p: etree._Element) -> _Numbered:
+        info = self.styles.get(p.style or self.default_style or "", StyleInfo(None, False))
+        num_id, ilvl = _numbering_of(p.pPr, info)
+        # Counted even when empty: Word shows (and counts) a number on an empty list paragraph.
+        label = self.numbering.label(num_id, ilvl) if num_id else None
+        return _Numbered(info, num_id, ilvl, label)
+
+    def prefixed(self, p: etree._Element, text: str) -> str:
+        """A table cell's paragraph with its list marker ("1. First", "- Bullet")."""
+        numbered = self(p)
+        return f"{numbered.marker} {text}" if text and numbered.is_item else text
+
+
 # ---------------------------------------------------------------------------- body walk
 
 
 class _BodyWalker:
     """Turns body blocks into elements, carrying the heading path and the open list."""
 
-    def __init__(
-        self, styles: dict[str, StyleInfo], default_style: str | None, numbering: Numbering, options: ExtractOptions
-    ) -> None:
-        self.styles = styles
-        self.default_style = default_style
-        self.numbering = numbering
+    def __init__(self, labeler: _Labeler, options: ExtractOptions) -> None:
+        self.labeler = labeler
         self.options = options
         self.headings: list[tuple[int, str]] = []  # (level, text), outermost first
         self.list_lines: list[str] = []
@@ -364,7 +412,7 @@ class _BodyWalker:
             else:
                 self._flush_list()
                 self.elements += table_elements(
-                    _table_grid(block), self.options.table_rows_per_element, heading_path=self.path
+                    _table_grid(block, self.labeler), self.options.table_rows_per_element, heading_path=self.path
                 )
 
     def _paragraph(self, p: etree._Element) -> None:
@@ -376,23 +424,18 @@ class _BodyWalker:
         """Heading -> ``title`` (updates the path); numbered/bulleted -> open list; else ``text``.
         Automatic numbers are prefixed as Word shows them ("1.2.1. Scope", "a) item")."""
         text = _paragraph_text(p).strip()
-        pPr = p.pPr
-        info = self.styles.get(p.style or self.default_style or "", StyleInfo(None, False))
-        level = _outline_level(pPr)
+        numbered = self.labeler(p)
+        level = _outline_level(p.pPr)
         if level is None:
-            level = info.heading_level
-        num_id, ilvl = _numbering_of(pPr, info)
-        # Counted even when empty: Word shows (and counts) a number on an empty list paragraph.
-        label = self.numbering.label(num_id, ilvl) if num_id else None
+            level = numbered.info.heading_level
         if not text:
             return  # empty paragraphs are spacing; they do not end a list either
         if level is not None:
-            numbered = label and label != BULLET
-            self._heading(level, f"{label} {text}" if numbered else text)
+            label = numbered.label
+            self._heading(level, f"{label} {text}" if label and label != BULLET else text)
             return
-        if num_id != 0 and (num_id is not None or info.is_list):
-            marker = label if label and label != BULLET else "-"
-            self.list_lines.append("  " * ilvl + marker + " " + " ".join(text.split()))
+        if numbered.is_item:
+            self.list_lines.append("  " * numbered.ilvl + numbered.marker + " " + " ".join(text.split()))
             return
         self._flush_list()
         self.elements.append(Element(kind="text", text=text, heading_path=self.path))
@@ -462,7 +505,7 @@ def extract(data: bytes, options: ExtractOptions) -> Extraction:
     try:
         styles, default_style = _style_map(document)
         numbering = Numbering.of(document, style_num_ids(document.styles.element.style_lst))
-        body = _BodyWalker(styles, default_style, numbering, options).walk(document.element.body)
+        body = _BodyWalker(_Labeler(styles, default_style, numbering), options).walk(document.element.body)
         headers, footers = _header_footer_elements(document)
     except (KeyError, etree.XMLSyntaxError, zipfile.BadZipFile, EOFError) as exc:  # a damaged part read lazily
         raise ExtractionError("corrupt", f"could not read the Word file: {type(exc).__name__}: {exc}") from exc
