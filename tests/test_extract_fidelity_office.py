@@ -287,6 +287,20 @@ def test_xlsx_chart_without_cached_values_reads_the_sheet(tmp_path: Path) -> Non
     assert elements.index(chart) == len(elements) - 1  # after the sheet's tables
 
 
+def test_xlsx_damaged_chart_or_drawing_loses_only_the_charts() -> None:
+    import io
+    import zipfile
+
+    source = zipfile.ZipFile(io.BytesIO(load("xlsx/sources/xlsx_01.xlsx")))
+    for broken, charts in (("xl/charts/chart1.xml", 1), ("xl/drawings/drawing1.xml", 0)):
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as out:
+            for info in source.infolist():
+                out.writestr(info.filename, b"<not xml" if info.filename == broken else source.read(info))
+        elements = xlsx_elements(buffer.getvalue())
+        assert len(tables(elements)) == 6 and sum(e.kind == "chart" for e in elements) == charts
+
+
 # ------------------------------------------------------------------------------- HTML
 
 

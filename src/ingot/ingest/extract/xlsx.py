@@ -69,6 +69,8 @@ _XDR = "{http://schemas.openxmlformats.org/drawingml/2006/spreadsheetDrawing}"
 XDR_FROM_TAG, XDR_ROW_TAG, XDR_COL_TAG = f"{_XDR}from", f"{_XDR}row", f"{_XDR}col"
 _C = "{http://schemas.openxmlformats.org/drawingml/2006/chart}"
 C_CHART_TAG = f"{_C}chart"
+# Parts come from untrusted files: no entity expansion, no network, no huge trees.
+SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 R_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
 CFB_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # OLE container: encrypted OOXML or legacy .xls
 
@@ -151,7 +153,7 @@ def _merged_ranges(archive: zipfile.ZipFile, sheet_path: str) -> list[tuple[int,
     if not _mentions(archive, sheet_path, b"mergeCell"):
         return ranges  # most sheets have none: skip the XML parse (a tenth of the sheet's time)
     with archive.open(sheet_path) as source:
-        for _, element in etree.iterparse(source, events=("end",), tag=(ROW_TAG, MERGE_CELL_TAG)):
+        for _, element in etree.iterparse(source, events=("end",), tag=(ROW_TAG, MERGE_CELL_TAG), resolve_entities=False, no_network=True):
             if element.tag == MERGE_CELL_TAG and element.get("ref"):
                 try:
                     ranges.append(range_boundaries(element.get("ref")))
@@ -204,8 +206,11 @@ def _chart_elements(
         return []
     charts = {rel.Id: rel.Target for rel in _relationships(archive, drawing) if rel.Type.endswith("/chart")}
     anchored: list[tuple[tuple[int, int], str]] = []
-    with archive.open(drawing) as source:
-        root = etree.parse(source).getroot()
+    try:
+        with archive.open(drawing) as source:
+            root = etree.parse(source, SAFE_XML).getroot()
+    except (KeyError, etree.XMLSyntaxError, zipfile.BadZipFile):
+        return []  # a damaged drawing loses the charts, not the workbook
     for anchor in root:
         for ref in anchor.iter(C_CHART_TAG):
             target = charts.get(ref.get(R_ID))
@@ -229,7 +234,7 @@ def _with_caches(data: bytes, grids: dict[str, Grid]) -> bytes:
     only the formula (``'Sheet'!$B$2:$B$4``) and leave Excel to compute them on open, so
     without this a generated workbook's chart would come out empty. References to sheets
     not read (hidden, or later in the workbook) stay empty."""
-    root = etree.fromstring(data)
+    root = etree.fromstring(data, SAFE_XML)
     changed = False
     for ref in root.iter(f"{_C}numRef", f"{_C}strRef"):
         cache_tag = f"{_C}numCache" if ref.tag == f"{_C}numRef" else f"{_C}strCache"
