@@ -264,3 +264,58 @@ def test_ocr_language_chosen_by_script_detection():
     page.save(buffer, format="PNG")
     read = ARABIC_WORD.findall(" ".join(e.text for e in image.extract(buffer.getvalue(), ExtractOptions()).elements))
     assert len(set(read) & set(truth[:84])) >= 30
+
+
+@needs_docs
+@pytest.mark.parametrize("path", [UNSTRUCTURED_PDF / "multi-column.pdf", UNSTRUCTURED_PDF / "embedded-images-tables.pdf",
+                                  DOCLING_PDF / "sources" / "2305.03393v1-pg9.pdf",
+                                  DOCLING_PDF / "sources" / "redp5110_sampled.pdf"], ids=lambda p: p.name)
+def test_every_number_of_the_text_layer_comes_through(path):
+    """Every multi-digit number of the text layer is in the extraction as often as in
+    the layer (in the body, or a running header's metadata): none split, merged or
+    dropped, e.g. a table cell taken for a page number."""
+    from collections import Counter
+
+    token = re.compile(r"(?<![\w.,])(?:\d+(?:[.,]\d+)+|\d{2,})(?![\w])")
+    layer = Counter(token.findall(" ".join(" ".join(_layer_lines(path, i)) for i in range(len(pdfium.PdfDocument(path))))))
+    ours = Counter(token.findall(" ".join(" ".join([e.text, e.meta.get("page_header", ""), e.meta.get("page_footer", "")])
+                                          for e in _extract(path.read_bytes()))))
+    assert sum(layer.values()) > 30
+    assert layer - ours == Counter()
+
+
+# --------------------------------------------------------------------------------------
+# Running headers and footers; two-column forms
+# --------------------------------------------------------------------------------------
+
+
+@needs_docs
+def test_running_headers_and_footers_leave_the_body():
+    """redp5110_sampled.pdf: the running foot "... Support in IBM DB2 for i" and the
+    copyright line recur on many pages (found in the text layer itself); they are not in
+    the body but kept as page metadata, and the body text around them is intact."""
+    path = DOCLING_PDF / "sources" / "redp5110_sampled.pdf"
+    count = len(pdfium.PdfDocument(path))
+    footer = "Row and Column Access Control Support in IBM DB2 for i"
+    on_pages = [i for i in range(count) if any(line.endswith(footer) for line in _layer_lines(path, i))]
+    assert len(on_pages) >= 3
+    elements = _extract(path.read_bytes())
+    # (the book's title, on its covers, stays: it is not at a running foot's place)
+    assert not [e.text for e in elements if re.fullmatch(r"\d+ " + footer, e.text) or "All rights reserved" in e.text]
+    kept = [e.meta["page_footer"] for e in elements if footer in e.meta.get("page_footer", "")]
+    assert len(kept) >= len(on_pages) - 1  # a page whose only text is furniture has no element to carry it
+    assert any("IBM DB2® for i Row and Column Access Control (RCAC). It offers" in e.text for e in elements)
+
+
+@needs_docs
+def test_two_column_form_is_read_column_by_column():
+    """table_mislabeled_as_picture.pdf: two pages of a questionnaire side by side. Each
+    question comes whole and the questions in order 23, 24, 25 (left) then 26, 27, 28
+    (right), not interleaved row by row as a table."""
+    path = DOCLING_PDF / "sources" / "table_mislabeled_as_picture.pdf"
+    elements = _extract(path.read_bytes())
+    questions = [int(m.group(1)) for e in elements for m in [re.match(r"(\d\d)\. ", e.text)] if m]
+    assert questions == [23, 24, 25, 26, 27, 28]
+    q24 = next(e.text for e in elements if e.text.startswith("24. "))
+    assert q24.endswith("international due process rights and human rights?")
+    assert not any(e.kind == "table" and "Yes, at" in e.text for e in elements)

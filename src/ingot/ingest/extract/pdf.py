@@ -36,6 +36,7 @@ import pypdfium2.raw as pdfium_c
 
 from ingot.ingest.extract.pdf_scripts import (has_rtl, is_rtl_line, line_joint, ocr_language_of, to_logical,
                                               visual_order)
+from ingot.ingest.extract import pdf_furniture as furniture
 from ingot.ingest.extract.pdf_textlayer import read_page as read_layer, unmapped, unusable, usable_chars
 from ingot.ingest.elements import Element, ElementKind, Extraction, ExtractionError, ExtractOptions, split_table
 
@@ -50,6 +51,8 @@ MIN_OUTLINE_PATHS = 50  # a text-less page drawn with this many shapes may be te
 PIECE_GAP_EM = 1.0  # a gap wider than this (in ems), and than three word spaces of its line, ends a piece
 LONE_GAP_EM = 1.6  # ... or, in a line with no word spaces to compare with, wider than this
 SMALL_GLYPH_EM = 0.45  # a glyph lower than this (in ems) is punctuation; it joins a line by its centre
+ROW_ALIGNED_SHARE = 0.6  # columns whose blocks start on the same lines this often are a table
+MAX_FURNITURE_CELLS = 4  # a row of more cells than this in a page margin is a table, not a running head
 MAX_GAP_EM = 2.5  # a gap wider than this ends a piece whatever the line's word spacing
 EM_PER_GLYPH = 1 / 0.7  # capitals, digits and ascenders (b d h k l) are about 0.7 em high
 TALL = frozenset("ABCDEFGHIKLMNOPRSTUVWXYZbdhkl0123456789"  # not J or Q: they reach below the line
@@ -173,6 +176,8 @@ class _PageText:
     regions: list[_Region] = field(default_factory=list)
     rotated: list[_Piece] = field(default_factory=list)  # text at an angle (margin stamps, rotated labels)
     unusable: bool = False  # PDFium maps most of the layer's glyphs to no character (see pdf_textlayer)
+    height: float = 0.0  # of the page as displayed, in points
+    furniture: dict[str, list[str]] = field(default_factory=dict)  # running headers/footers set aside
 
     @property
     def line_count(self) -> int:
@@ -447,8 +452,10 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame,
             continue
         visible += 1
         missing += unmapped(code)
-        if code < 0x20 or code == 0xFFFE:
-            ch = "\ufffe"  # PDFium's mark of a hyphen at a line end, or a glyph with no character
+        if code < 0x20 or 0x80 <= code < 0xA0 or code == 0xFFFE:
+            # PDFium's mark of a hyphen at a line end, or a glyph with no character (a
+            # symbol font's checkbox comes as a C1 control code)
+            ch = "\ufffe"
         if current.active() and current is upright and current.continues(box[0], box[1], box[3]):
             current.add(ch, index, box, space)
         elif current is rotated and rotated.near(box) and abs(get_angle(raw, index) - (rotated_angle or 0.0)) < 0.05:
@@ -697,7 +704,9 @@ def _row_aligned(columns: list[list[_Block]], em: float) -> bool:
             if k < len(right) and abs(right[k] - y) <= 0.3 * em:
                 aligned += 1
     smaller = min(len(t) for t in tops)
-    return aligned >= 3 and aligned >= 0.4 * smaller * (len(columns) - 1)
+    # Columns set on one baseline grid (two pages of a spread, a form's two columns of
+    # questions) share about half their block starts by chance; a table's cells nearly all.
+    return aligned >= 3 and aligned >= ROW_ALIGNED_SHARE * smaller * (len(columns) - 1)
 
 
 def _cells_aligned(left: list[_Block], right: list[_Block], em: float) -> bool:
@@ -995,6 +1004,12 @@ class _Assembler:
         self.stack.append((level, text[:200]))
 
     def page(self, page: _PageText) -> None:
+        start = len(self.elements)
+        self._body(page)
+        if page.furniture and len(self.elements) > start:
+            self.elements[start].meta.update({band: "\n".join(texts) for band, texts in page.furniture.items()})
+
+    def _body(self, page: _PageText) -> None:
         pending: list[_Block] = []  # consecutive blocks of one paragraph split by a column break
 
         def flush() -> None:
@@ -1072,7 +1087,8 @@ def _text_page(page: pdfium.PdfPage, frame: _PageFrame, number: int) -> tuple[_P
         pieces, rotated, visible, missing = _read_pieces(textpage, frame, bidi)
     finally:
         textpage.close()
-    result = _PageText(number=number, rotated=rotated, unusable=unusable(visible, missing, MIN_TEXT_CHARS))
+    result = _PageText(number=number, rotated=rotated, unusable=unusable(visible, missing, MIN_TEXT_CHARS),
+                       height=frame.height)
     if not pieces:
         return result, visible
     lines = _lines(pieces, bidi)
@@ -1175,12 +1191,38 @@ def _pages(data: bytes, options: ExtractOptions) -> tuple[int, list[_PageText | 
     return count, results
 
 
+def _set_aside_furniture(pages: list[_PageText], count: int, styles: _Styles) -> None:
+    """Take running headers, footers and page numbers out of the pages' regions, into
+    ``furniture`` (see pdf_furniture): short blocks in the top and bottom margins, set
+    no larger than body text (a chapter title opening every chapter at the same place
+    is a heading, not furniture)."""
+    spots: list[tuple[_PageText, _Region, _Block]] = []
+    candidates: list[furniture.Candidate] = []
+    for page in pages:
+        for region in page.regions:
+            if region.tabular and len(region.blocks) > MAX_FURNITURE_CELLS:
+                continue  # a table that starts or ends in the margin
+            for block in region.blocks:
+                candidate = furniture.Candidate(page.number, "", block.y0, block.y1, page.height)
+                if candidate.band is not None and len(block.lines) <= 2 and block.h <= 1.1 * styles.body_h:
+                    spots.append((page, region, block))
+                    candidates.append(replace(candidate, text=_cell_text(block)))
+    for index in sorted(furniture.find(candidates, count)):
+        page, region, block = spots[index]
+        region.blocks.remove(block)
+        page.furniture.setdefault(f"page_{candidates[index].band}", []).append(candidates[index].text)
+    for page in pages:
+        page.regions = [region for region in page.regions if region.blocks]
+
+
 def extract(data: bytes, options: ExtractOptions) -> Extraction:
     """Extract a PDF: the text layer of each page in reading order, OCR for pages that
     have none (when ``options.ocr``)."""
     count, results = _pages(data, options)
     text_pages = [r for r in results if isinstance(r, _PageText)]
-    assembler = _Assembler(_doc_styles(text_pages), options)
+    styles = _doc_styles(text_pages)
+    _set_aside_furniture(text_pages, count, styles)
+    assembler = _Assembler(styles, options)
     for result in results:
         if isinstance(result, _PageText):
             assembler.page(result)

@@ -25,7 +25,7 @@ CID_PLACEHOLDER = re.compile(r"\(cid:\d+\)")
 
 def unmapped(code: int) -> bool:
     """Is this PDFium character code a glyph without a usable character?"""
-    return code in (0, 0xFFFD, 0xFFFE) or code < 0x20 or 0xE000 <= code <= 0xF8FF
+    return code in (0xFFFD, 0xFFFE) or code < 0x20 or 0x80 <= code < 0xA0 or 0xE000 <= code <= 0xF8FF
 
 
 def unusable(visible: int, unmapped_count: int, min_chars: int) -> bool:
