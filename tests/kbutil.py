@@ -1,9 +1,11 @@
 """Helpers for knowledge-base tests: real documents from ../shared/data/docs, upload and
-wait for a job through the real HTTP API."""
+wait for a job through the real HTTP API, and the ``ingot`` command run in this process."""
 
 from __future__ import annotations
 
 import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -62,3 +64,31 @@ def search(base_url: str, collection: str, query: str, headers: dict[str, str] |
                    headers=headers, timeout=30)
     assert r.status_code == 200, r.text
     return r.json()
+
+
+@dataclass
+class CliResult:
+    """What a ``subprocess.run`` of the command would give: exit status, stdout, stderr."""
+
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def ingot_here(data_dir: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> CliResult:
+    """``ingot ARGS`` in this process with typer's CliRunner: the entry point's own ``app``,
+    the same settings from the environment, the real models, store and server; it saves
+    the 10-20 s a fresh interpreter spends importing torch and friends per call. Each
+    command family keeps at least one real subprocess run in its test file.
+
+    A user sees a traceback exactly when an exception escapes ``app``; CliRunner catches
+    it, so it fails the test here (with the traceback) instead of reaching stderr."""
+    from typer.testing import CliRunner
+
+    from ingot.cli import app
+
+    result = CliRunner().invoke(app, list(args), input=stdin, env={"INGOT_DATA_DIR": str(data_dir), **(env or {})})
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        shown = "".join(traceback.format_exception(result.exception))
+        raise AssertionError(f"ingot {' '.join(args)} raised instead of a one-line error:\n{shown}\n{result.stderr}")
+    return CliResult(result.exit_code, result.stdout, result.stderr)
