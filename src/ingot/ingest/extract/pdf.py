@@ -37,6 +37,7 @@ import pypdfium2.raw as pdfium_c
 from ingot.ingest.extract.pdf_scripts import (has_rtl, is_rtl_line, line_joint, ocr_language_of, to_logical,
                                               visual_order)
 from ingot.ingest.extract import pdf_furniture as furniture
+from ingot.ingest.extract import pdf_tables
 from ingot.ingest.extract.pdf_textlayer import read_page as read_layer, unmapped, unusable, usable_chars
 from ingot.ingest.elements import Element, ElementKind, Extraction, ExtractionError, ExtractOptions, split_table
 
@@ -68,6 +69,8 @@ NUMBERING = re.compile(r"^(?:\(?(?:\d{1,3}(?:\.\d{1,3})*|[IVXivx]{1,4}|[A-Za-z])
                        r"[\u2022\u25aa\u25cf\u25e6\u25a0\u2013*\-\ufffe])$")  # "3.1", "(a)", "iv.", a bullet
 BULLET = re.compile(r"^(?:[\u2022\u25aa\u25cf\u25e6\u25a0\u2013*\-\ufffe]|"
                     r"\(?(?:\d{1,3}|[A-Za-z]|[ivxIVX]{1,4})[.)])$")  # a list marker standing alone
+URL_BREAK = re.compile(r"(?:https?://|www\.)\S*[/.\-_?=&#~]$|https?://$")  # a line ending inside a web address
+URL_GOES_ON = re.compile(r"(?:www\.|[a-z0-9%~_])[\w%~/.\-?=&#:]*(?:\s|$)")
 SENTENCE_END = re.compile(r"[.!?:;)\]\u201d\"']$")
 
 # PDFium is not thread-safe: one document at a time per process.
@@ -113,6 +116,7 @@ class _Block:
     x1: float = 0.0
     y1: float = 0.0
     line_gap: float | None = None  # vertical gap between its first two lines
+    cells: list[list[str]] | None = None  # a ruled table's cells (header row first), read from its rules
 
     def __post_init__(self) -> None:
         first = self.lines[0]
@@ -871,6 +875,8 @@ def _join_lines(lines: Iterable[str]) -> str:
             out = out[:-1] + ("" if line[:1].islower() and out[-2:-1].isalpha() else "-") + line
         elif out.endswith("-") and out[-2:-1].islower() and line[:1].islower() and not out.endswith(" -"):
             out = out + line  # keep the hyphen: it may belong to the word (state-of-the-art)
+        elif URL_BREAK.search(out) and URL_GOES_ON.match(line):
+            out = out + line  # a web address broken after "://", a slash or a dot: "https:// www" is not two words
         else:
             out += line_joint(out, line) + line  # no space inside Chinese or Japanese text
     return _clean(out)
@@ -1020,11 +1026,16 @@ class _Assembler:
                 pending.clear()
 
         for region in page.regions:
-            if region.tabular:
+            if region.tabular and not any(b.cells for b in region.blocks):
                 flush()
                 self._tabular(region, page.number)
                 continue
             for block in region.blocks:
+                if block.cells is not None:
+                    flush()
+                    for part in split_table(block.cells, self.options.table_rows_per_element):
+                        self.emit("table", part.text, page.number, _bbox([block]), ruled=True, **part.meta())
+                    continue
                 level = _heading_level(block, self.styles)
                 if level is not None:
                     flush()
@@ -1091,11 +1102,30 @@ def _text_page(page: pdfium.PdfPage, frame: _PageFrame, number: int) -> tuple[_P
                        height=frame.height)
     if not pieces:
         return result, visible
-    lines = _lines(pieces, bidi)
-    blocks = _blocks(lines)
+    lines, tables = _ruled_tables(page, frame, _lines(pieces, bidi))
+    blocks = _blocks(lines) + tables
     em = statistics.median(b.em for b in blocks)
     result.regions = _merge_tables(_order(blocks, em, frame.width), em)
     return result, visible
+
+
+def _ruled_tables(page: pdfium.PdfPage, frame: _PageFrame, lines: list[_Piece]) -> tuple[list[_Piece], list[_Block]]:
+    """Find the page's ruled tables (see pdf_tables); returns the lines outside them
+    and one block per table, holding its lines and its cells."""
+    grids = pdf_tables.grids(*pdf_tables.rules(page, frame.box))
+    tables: list[_Block] = []
+    for grid in grids:
+        x0, y0, x1, y1 = grid.box
+        inside = [p for p in lines if x0 <= (p.x0 + p.x1) / 2 <= x1 and y0 <= (p.y0 + p.y1) / 2 <= y1]
+        cells = pdf_tables.fill(grid, inside, _join_lines) if inside else None
+        if cells is None:
+            continue
+        taken = set(map(id, inside))
+        lines = [p for p in lines if id(p) not in taken]
+        block = _Block(sorted(inside, key=lambda p: (p.y0, p.x0)), cells=cells)
+        block.x0, block.y0, block.x1, block.y1 = x0, y0, x1, y1
+        tables.append(block)
+    return lines, tables
 
 
 def _scanned(page: pdfium.PdfPage, frame: _PageFrame, visible: int, lines: int) -> bool:

@@ -1,0 +1,164 @@
+"""Ruled tables: cell boundaries from the lines a PDF draws.
+
+A table drawn with rules (Word, LaTeX ``tabular`` with ``|``, most reports) carries its
+grid in the content stream as path objects: thin filled rectangles or stroked lines.
+PDFium exposes them with their bounds; the horizontal and vertical ones that cross each
+other form a grid whose row and column boundaries say exactly which cell each piece of
+text belongs to, so a cell that wraps onto several lines stays one cell and a row whose
+cells have different line counts stays one row (the geometry-only table reading in
+pdf.py splits both). Tables ruled only horizontally (booktabs) have no column
+boundaries here and are left to that reading.
+"""
+
+from __future__ import annotations
+
+import bisect
+import ctypes
+from dataclasses import dataclass
+from typing import Callable
+
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
+
+THIN = 2.5  # points: a path this thin (and longer than MIN_RULE) is a rule
+MIN_RULE = 8.0
+MAX_OBJECTS = 5000  # a page drawn with more objects than this (a chart, a map) is not searched for rules
+SNAP = 2.0  # rules this close are one boundary; a rule reaching this near another meets it
+
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in points from the top-left corner
+
+
+@dataclass
+class Grid:
+    """A ruled table: its row boundaries (top to bottom) and column boundaries (left to
+    right), in points from the top-left corner."""
+
+    ys: list[float]
+    xs: list[float]
+
+    @property
+    def box(self) -> Box:
+        return self.xs[0], self.ys[0], self.xs[-1], self.ys[-1]
+
+    def cell(self, x: float, y: float) -> tuple[int, int] | None:
+        """(row, column) of the cell holding the point, None outside the grid."""
+        if not (self.xs[0] <= x <= self.xs[-1] and self.ys[0] <= y <= self.ys[-1]):
+            return None
+        row = min(bisect.bisect_right(self.ys, y) - 1, len(self.ys) - 2)
+        col = min(bisect.bisect_right(self.xs, x) - 1, len(self.xs) - 2)
+        return row, col
+
+
+_BOUNDS = [ctypes.c_float() for _ in range(4)]
+
+
+def rules(page: pdfium.PdfPage, to_box: Callable[[float, float, float, float], Box]) -> tuple[list[Box], list[Box]]:
+    """The page's horizontal and vertical rules (as boxes on the displayed page), from
+    its top-level path objects. ``to_box(left, right, bottom, top)`` maps PDF user
+    space to the displayed page. Raw PDFium calls: this runs on every page."""
+    raw = page.raw
+    count = pdfium_c.FPDFPage_CountObjects(raw)
+    if count > MAX_OBJECTS:
+        return [], []
+    horizontal: list[Box] = []
+    vertical: list[Box] = []
+    left, bottom, right, top = _BOUNDS
+    refs = [ctypes.byref(v) for v in _BOUNDS]
+    for index in range(count):
+        obj = pdfium_c.FPDFPage_GetObject(raw, index)
+        if pdfium_c.FPDFPageObj_GetType(obj) != pdfium_c.FPDF_PAGEOBJ_PATH:
+            continue
+        if not pdfium_c.FPDFPageObj_GetBounds(obj, refs[0], refs[1], refs[2], refs[3]):
+            continue
+        x0, y0, x1, y1 = to_box(left.value, right.value, bottom.value, top.value)
+        if y1 - y0 <= THIN and x1 - x0 >= MIN_RULE:
+            horizontal.append((x0, y0, x1, y1))
+        elif x1 - x0 <= THIN and y1 - y0 >= MIN_RULE:
+            vertical.append((x0, y0, x1, y1))
+    return horizontal, vertical
+
+
+def grids(horizontal: list[Box], vertical: list[Box]) -> list[Grid]:
+    """Tables formed by rules that meet: groups of horizontal and vertical rules
+    connected through their crossings, with at least two of each (a rule under a
+    heading or a box around a note is not a table)."""
+    if len(horizontal) < 2 or len(vertical) < 2:
+        return []
+    rules_ = [(box, True) for box in horizontal] + [(box, False) for box in vertical]
+    parent = list(range(len(rules_)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for i, (h, is_h) in enumerate(rules_):
+        if not is_h:
+            continue
+        for j in range(len(horizontal), len(rules_)):
+            v = rules_[j][0]
+            if h[0] - SNAP <= v[0] <= h[2] + SNAP and v[1] - SNAP <= h[1] <= v[3] + SNAP:
+                parent[root(i)] = root(j)
+    # A rule drawn in pieces (one segment per row, as LaTeX draws column rules) is one rule.
+    for along, first, count in ((0, 0, len(horizontal)), (1, len(horizontal), len(vertical))):
+        across = 1 - along
+        order = sorted(range(first, first + count), key=lambda k: (round(rules_[k][0][across] / SNAP), rules_[k][0][along]))
+        for a, b in zip(order, order[1:]):
+            box_a, box_b = rules_[a][0], rules_[b][0]
+            if abs(box_a[across] - box_b[across]) <= SNAP and box_b[along] <= box_a[along + 2] + SNAP:
+                parent[root(a)] = root(b)
+    groups: dict[int, list[tuple[Box, bool]]] = {}
+    for i, rule in enumerate(rules_):
+        groups.setdefault(root(i), []).append(rule)
+    found = []
+    for members in groups.values():
+        # The outer edges: where the rules end (a table without outer vertical rules
+        # still spans its horizontal ones).
+        hs = [b for b, is_h in members if is_h]
+        vs = [b for b, is_h in members if not is_h]
+        ys = _boundaries([(b[1] + b[3]) / 2 for b in hs] + ([min(b[1] for b in vs), max(b[3] for b in vs)] if vs else []))
+        xs = _boundaries([(b[0] + b[2]) / 2 for b in vs] + ([min(b[0] for b in hs), max(b[2] for b in hs)] if hs else []))
+        if len(ys) >= 2 and len(xs) >= 2 and not _continues(Grid(ys=ys, xs=xs), horizontal):
+            found.append(Grid(ys=ys, xs=xs))
+    return found
+
+
+def _continues(grid: Grid, horizontal: list[Box]) -> bool:
+    """Does the table go on past the grid, under rules of the grid's width that no
+    vertical rule meets? Then the grid is only its ruled header (a booktabs table with
+    column rules in the head) and its columns cannot be trusted for the body."""
+    x0, y0, x1, y1 = grid.box
+    return any(abs(h[0] - x0) <= 3 * SNAP and abs(h[2] - x1) <= 3 * SNAP and not y0 - SNAP <= h[1] <= y1 + SNAP
+               for h in horizontal)
+
+
+def _boundaries(values: list[float]) -> list[float]:
+    """Positions of rules, those within SNAP of each other taken as one."""
+    out: list[float] = []
+    for value in sorted(values):
+        if out and value - out[-1] <= SNAP:
+            continue
+        out.append(value)
+    return out
+
+
+def fill(grid: Grid, pieces: list, join: Callable[[list[str]], str]) -> list[list[str]] | None:
+    """The grid's cells from the text pieces that fall in it (by their centre):
+    several lines in a cell are joined as one paragraph (``join``); rows and columns
+    left empty (rules drawn twice, a spacer row) are dropped. None when the grid holds
+    no real table (fewer than two rows or columns with text)."""
+    cells: dict[tuple[int, int], list] = {}
+    for piece in pieces:
+        where = grid.cell((piece.x0 + min(piece.x1, piece.x0 + 20)) / 2, (piece.y0 + piece.y1) / 2)
+        if where is not None:
+            cells.setdefault(where, []).append(piece)
+    rows = sorted({r for r, _ in cells})
+    cols = sorted({c for _, c in cells})
+    if len(rows) < 2 or len(cols) < 2:
+        return None
+    table = []
+    for r in rows:
+        table.append([join([p.text for p in sorted(cells.get((r, c), []), key=lambda p: (p.y0, p.x0))])
+                      if (r, c) in cells else "" for c in cols])
+    return table
