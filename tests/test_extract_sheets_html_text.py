@@ -43,10 +43,16 @@ def test_xlsx_sheets_become_tables_with_sheet_provenance() -> None:
     assert sheet1[0].page == 1 and sheet1[0].heading_path == ("Sheet1",)
     assert sheet1[0].text.startswith("| first | second | third |\n|---|---|---|\n| 1 | 5 | 9 |")
     assert sheet1[0].text.endswith("| 6 | 0 | -6 |")
-    # Sheet2 holds a table 4 empty rows below the first ones: a block of its own.
+    # Sheet2 holds three tables separated by empty columns/rows (each its own element, not
+    # one wide table glued together) and two charts whose series become tables.
     sheet2 = by_location(result.elements, "Sheet2")
-    assert {e.page for e in sheet2} == {2} and len(sheet2) == 2
-    assert sheet2[1].text.startswith("| col-1 | col-2 | col-3 |") and sheet2[1].text.endswith("| 4 | 8 | 12 |")
+    assert {e.page for e in sheet2} == {2} and len(sheet2) == 5
+    tables2 = [e for e in sheet2 if e.kind == "table"]
+    assert [t.meta["range"] for t in tables2] == ["A1:D9", "G5:I9", "C14:E18"]
+    assert [e.kind for e in sheet2].count("chart") == 2
+    assert tables2[0].text.startswith("| col-1 | col-2 | col-3 | col-4 |\n|---|---|---|---|\n| 1 | 2 | 3 | 4 |")
+    for table in tables2[1:]:
+        assert table.text.startswith("| col-1 | col-2 | col-3 |\n") and table.text.endswith("| 4 | 8 | 12 |")
     # Sheet4 is hidden in the workbook.
     assert not by_location(result.elements, "Sheet4")
 
@@ -178,11 +184,13 @@ def test_html_headings_give_heading_path_and_nav_is_dropped() -> None:
 def test_html_nested_and_rich_table_cells() -> None:
     nested = html.extract(read(DOCLING / "html/sources/table_06.html"), ExtractOptions(filename="t.html")).elements
     assert [e.kind for e in nested] == ["title", "text", "table", "text"]
-    assert nested[2].text.startswith("| A | B |\n|---|---|\n| A1 / B1 / C1; D1 / I / II;")
+    # nested tables read as their cells' text, without invented "/" and ";"
+    assert nested[2].text.startswith("| A | B |\n|---|---|\n| A1 B1 C1 D1 I II III")
     assert nested[2].heading_path == ("Header",) and nested[3].text == "After table"
     rich = html.extract(read(DOCLING / "html/sources/html_rich_table_cells.html"), ExtractOptions(filename="r.html"))
     tables = [e.text for e in rich.elements if e.kind == "table"]
-    assert "| Teal | Pond; Marsh; Riverbank | Fly south in winter; Build nest on ground |" in tables[0]
+    # lists in a cell keep their markers; an ordered list shows the numbers a browser shows
+    assert "| Teal | - Pond - Marsh - Riverbank | 1. Fly south in winter 2. Build nest on ground |" in tables[0]
     assert tables[2].startswith("| Action |")
     assert any(e.text == "Duck family tree (simplified)" for e in rich.elements)
 
