@@ -319,3 +319,74 @@ def test_two_column_form_is_read_column_by_column():
     q24 = next(e.text for e in elements if e.text.startswith("24. "))
     assert q24.endswith("international due process rights and human rights?")
     assert not any(e.kind == "table" and "Yes, at" in e.text for e in elements)
+
+
+# --------------------------------------------------------------------------------------
+# Ruled tables; web addresses across lines
+# --------------------------------------------------------------------------------------
+
+
+@needs_docs
+def test_ruled_table_keeps_multi_line_cells_whole():
+    """korean-text-with-tables.pdf: a ruled table whose "온라인쇼핑몰" cell wraps onto
+    two lines in the text layer comes out as one Markdown row under a header row, the
+    cell holding both lines."""
+    path = UNSTRUCTURED_PDF / "korean-text-with-tables.pdf"
+    layer = _layer_lines(path, 0)
+    start = layer.index(next(line for line in layer if line.startswith("온라인쇼핑몰 ")))
+    expected_cell = layer[start].split(" ", 1)[1] + " " + layer[start + 1]
+    table = next(e for e in _extract(path.read_bytes()) if e.kind == "table" and "온라인쇼핑몰" in e.text)
+    assert table.meta.get("ruled") is True
+    rows = _cells(table)
+    assert rows[0] == ["업종", "적립 대상"]  # the header row
+    assert ["온라인쇼핑몰", expected_cell] in rows
+    assert ["주유", "모든 주유소"] in rows
+
+
+@needs_docs
+def test_ruled_table_numbers_cell_by_cell():
+    """2305.03393v1-pg9.pdf, Table 1 (rules drawn one segment per row): each data row's
+    numbers, as the text layer gives them, in their own columns of one Markdown table."""
+    path = DOCLING_PDF / "sources" / "2305.03393v1-pg9.pdf"
+    layer = [re.sub(r"^\d \d ", "", line) for line in _layer_lines(path, 0)
+             if re.fullmatch(r"(\d \d )?(OTSL|HTML)( [\d.]+){5}", line)]
+    assert len(layer) == 8
+    table = next(e for e in _extract(path.read_bytes()) if e.kind == "table")
+    rows = _cells(table)
+    assert "TEDs" in rows[0]
+    otsl_html = [row for row in rows if any(cell == "OTSL HTML" for cell in row)]
+    assert len(otsl_html) == 4
+    for k, row in enumerate(otsl_html):  # each cell holds the OTSL value, then the HTML one
+        values = row[row.index("OTSL HTML") + 1:]
+        otsl, html = layer[2 * k].split()[1:], layer[2 * k + 1].split()[1:]
+        assert values == [f"{a} {b}" for a, b in zip(otsl, html)]
+
+
+def _text_pdf(lines: list[tuple[float, float, str]], size: float = 10.0) -> bytes:
+    """A page with Helvetica text at (x, y from the top) positions, made by PDFium."""
+    import ctypes
+
+    import pypdfium2.raw as raw
+
+    document = pdfium.PdfDocument.new()
+    page = document.new_page(612, 792)
+    font = raw.FPDFText_LoadStandardFont(document.raw, b"Helvetica")
+    for x, y, text in lines:
+        obj = raw.FPDFPageObj_CreateTextObj(document.raw, font, size)
+        buffer = ctypes.create_string_buffer((text + "\0").encode("utf-16-le"))
+        raw.FPDFText_SetText(obj, ctypes.cast(buffer, ctypes.POINTER(raw.FPDF_WCHAR)))
+        raw.FPDFPageObj_Transform(obj, 1, 0, 0, 1, x, 792 - y)
+        raw.FPDFPage_InsertObject(page.raw, obj)
+    raw.FPDFPage_GenerateContent(page.raw)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()
+
+
+def test_web_address_broken_across_lines_is_rejoined():
+    data = _text_pdf([(72, 100, "The final rules are published at https://"),
+                      (72, 112, "www.example.org/rules/2024/ and take effect"),
+                      (72, 124, "in the spring, as the notice explains.")])
+    text = " ".join(e.text for e in _extract(data))
+    assert "https://www.example.org/rules/2024/ and take effect" in text
+    assert "final rules" in text
