@@ -16,9 +16,23 @@ headers and footnotes come in any order. So the layout is rebuilt from geometry:
    A would-be column split whose blocks line up row by row is a table, not columns, and
    is read row by row, as Markdown when it has a clean grid.
 
+Around that core, each in a module of its own:
+
+* pdf_scripts: lines holding right-to-left text are read in visual order and put back
+  in logical order by the Unicode bidi algorithm; CJK lines join without spaces; the
+  OCR language a document's text layer calls for.
+* pdf_tables: ruled tables, read cell by cell from the rules the page draws (before the
+  geometry-only table reading above, which handles tables without rules).
+* pdf_furniture: running headers, footers and page numbers found across pages, kept out
+  of the body as page metadata (``meta["page_header"]`` / ``["page_footer"]``).
+* pdf_textlayer: a page whose layer PDFium maps mostly to no characters is read with
+  pdfminer.six (that page only), instead of being OCR'd over.
+
 All of it is a few passes over the characters of a page: a text PDF extracts at about a
-hundred pages per second on one core. OCR (only for pages without text) costs about a
-second a page.
+hundred pages per second on one core. OCR (only for pages without a usable text layer;
+a scan's own layer, in any script, is used) costs about a second a page; its language
+is the caller's or, with "auto", chosen from the text layer's script or by tesseract's
+script detection (see ocr.resolve_languages).
 """
 
 from __future__ import annotations
