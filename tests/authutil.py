@@ -15,6 +15,7 @@ from serverutil import REPO
 def isolated_data_dir(shared: Path, fresh: Path) -> Path:
     """``fresh`` with ``models`` linked to the session's cache (derived model files built once)."""
     (shared / "models").mkdir(parents=True, exist_ok=True)
+    fresh.mkdir(parents=True, exist_ok=True)
     (fresh / "models").symlink_to(shared / "models", target_is_directory=True)
     return fresh
 

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_DATA
+from kbutil import CliResult, ingot_here
 
-pytestmark = pytest.mark.slow  # indexes a SciFact cut, ~50 s
+pytestmark = pytest.mark.slow  # indexes a SciFact cut, ~40 s
 
 SCIFACT = SHARED_DATA / "scifact"
 
@@ -31,9 +32,15 @@ def small_beir(folder: Path, documents: int = 40) -> int:
 
 
 def ingot(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """The real entry point in a subprocess."""
     env = {**os.environ, "INGOT_DATA_DIR": str(data_dir)}
     return subprocess.run([sys.executable, "-m", "ingot.cli", *args], env=env, capture_output=True, text=True,
                           timeout=600)
+
+
+def here(data_dir: Path, *args: str) -> CliResult:
+    """The same command in this process (no 10-20 s interpreter start and model import)."""
+    return ingot_here(data_dir, *args)
 
 
 def test_eval_retrieval_reports_each_mode_and_reuses_the_index(data_dir: Path, tmp_path: Path) -> None:
@@ -49,10 +56,11 @@ def test_eval_retrieval_reports_each_mode_and_reuses_the_index(data_dir: Path, t
         assert r["queries"] == queries and r["corpus_documents"] == 40
         assert set(r) >= {"ndcg_at_10", "recall_at_10", "recall_at_100", "mrr_at_10", "queries_per_second"}
         assert 0.5 < r["ndcg_at_10"] <= 1.0 and r["recall_at_100"] >= r["recall_at_10"]
-    again = ingot(data_dir, *args)  # default mode: hybrid; the corpus is already indexed
+    again = here(data_dir, *args)  # default mode: hybrid; the corpus is already indexed (by the subprocess)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == {**rows[2], "queries_per_second": json.loads(again.stdout)["queries_per_second"]}
+    # fails before a model loads: cheap as a real process
     missing = ingot(data_dir, "eval", "retrieval", "--beir", str(tmp_path / "mini"), "--split", "test")
     assert missing.returncode == 2 and "no split 'test'" in missing.stderr and "Traceback" not in missing.stderr
-    bad_mode = ingot(data_dir, *args, "--mode", "fuzzy")
+    bad_mode = here(data_dir, *args, "--mode", "fuzzy")
     assert bad_mode.returncode == 2 and "--mode" in bad_mode.stderr

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 import docgen
+from authutil import isolated_data_dir
 from ingot.eval.rag import (
     GoldenError,
     GoldenItem,
@@ -32,6 +33,7 @@ from ingot.eval.rag import (
     spread,
     summarize,
 )
+from kbutil import CliResult, ingot_here
 from serverutil import REPO
 
 # ---------------------------------------------------------------- pure functions
@@ -160,9 +162,15 @@ def test_golden_lines_are_validated_with_their_line_number(tmp_path: Path) -> No
 
 
 def ingot(data_dir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The real entry point in a subprocess (the error paths and ``--url`` load no model: cheap)."""
     env = {**os.environ, "INGOT_DATA_DIR": str(data_dir), "INGOT_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "ingot.cli", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=REPO)
+
+
+def here(data_dir: Path, *args: str) -> CliResult:
+    """The same command in this process: no 10-20 s interpreter start and torch import."""
+    return ingot_here(data_dir, *args, env={"INGOT_THREADS": "1"})
 
 
 def test_cli_errors_are_one_line_with_exit_2(tmp_path: Path) -> None:
@@ -232,11 +240,14 @@ def golden(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 @pytest.mark.slow
-def test_eval_rag_in_process(tmp_path: Path, golden: tuple[Path, Path]) -> None:
+def test_eval_rag_in_process(data_dir: Path, tmp_path: Path, golden: tuple[Path, Path]) -> None:
+    """``eval rag`` without ``--url``: the command loads the models and answers itself, on a
+    fresh knowledge base (the session's model cache linked in, so nothing is rebuilt)."""
     path, pdf = golden
-    assert ingot(tmp_path, "ingest", str(pdf), "--collection", "eval_gen").returncode == 0
+    fresh = isolated_data_dir(data_dir, tmp_path / "data")
+    assert here(fresh, "ingest", str(pdf), "--collection", "eval_gen").returncode == 0
     out = tmp_path / "report.json"
-    done = ingot(tmp_path, "eval", "rag", str(path), "--collection", "eval_gen", "--json", str(out),
+    done = here(fresh, "eval", "rag", str(path), "--collection", "eval_gen", "--json", str(out),
                  "--max-tokens", "48")
     assert done.returncode == 0, done.stderr
     assert "answer accuracy" in done.stdout and "per kind" in done.stdout
@@ -248,7 +259,7 @@ def test_eval_rag_in_process(tmp_path: Path, golden: tuple[Path, Path]) -> None:
 @pytest.mark.slow
 def test_eval_rag_against_a_server(data_dir: Path, server, golden: tuple[Path, Path], tmp_path: Path) -> None:
     path, pdf = golden
-    up = ingot(data_dir, "ingest", str(pdf), "--collection", "eval_remote", "--url", server.base_url)
+    up = here(data_dir, "ingest", str(pdf), "--collection", "eval_remote", "--url", server.base_url)
     assert up.returncode == 0, up.stderr
     out = tmp_path / "remote.json"
     done = ingot(data_dir, "eval", "rag", str(path), "--collection", "eval_remote", "--url", server.base_url,
@@ -257,5 +268,5 @@ def test_eval_rag_against_a_server(data_dir: Path, server, golden: tuple[Path, P
     report = json.loads(out.read_text())
     assert report["url"] == server.base_url and report["model"] == "smollm2-135m-instruct"
     _check_report(report)
-    unknown = ingot(data_dir, "eval", "rag", str(path), "--collection", "no_such_c", "--url", server.base_url)
+    unknown = here(data_dir, "eval", "rag", str(path), "--collection", "no_such_c", "--url", server.base_url)
     assert unknown.returncode == 2 and "does not exist" in unknown.stderr
