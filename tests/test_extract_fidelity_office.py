@@ -344,3 +344,35 @@ def test_docx_nested_table_without_invented_separators(tmp_path: Path) -> None:
     document.save(str(path))
     (table,) = tables(docx_elements(path.read_bytes()))
     assert table.text == "| Ratio | 3 4 5 6 |\n|---|---|"
+
+
+def test_docx_header_footer_rendered_as_comments_outside_the_body(tmp_path: Path) -> None:
+    """`ingot extract`'s Markdown (render.to_markdown, also what benchmarks/extraction.py
+    scores) shows a page header/footer as `<!-- header: ... -->` / `<!-- footer: ... -->`
+    lines: visible to whoever debugs the extraction, but not body text (the benchmark drops
+    comment lines; docling's groundtruth has no header/footer). A "-->" in the header must
+    not end its comment early."""
+    import hashlib
+
+    from ingot.ingest.render import to_markdown
+    from ingot.ingest.runner import FileResult
+
+    path = docgen.write_numbered_docx(
+        tmp_path / "hf.docx", {}, {},
+        [("Heading 1", None, 0, "Quarterly report"), (None, None, 0, "Revenue grew in every region.")],
+        header="ACME Corp --> Confidential", footer="Page footer text",
+    )
+    data = path.read_bytes()
+    extraction = docx_extract.extract(data, ExtractOptions(filename="hf.docx"))
+    result = FileResult(filename="hf.docx", size=len(data), content_hash=hashlib.sha256(data).hexdigest(),
+                        format="docx", pages=extraction.pages, elements=extraction.elements)
+    lines = to_markdown(result).splitlines()
+    header, footer = "<!-- header: ACME Corp -- > Confidential -->", "<!-- footer: Page footer text -->"
+    # each said once (the footer's PAGE field value "7" left out), header before the body,
+    # footer after it
+    assert [line for line in lines if line.startswith(("<!-- header:", "<!-- footer:"))] == [header, footer]
+    assert lines.index(header) < lines.index("## Quarterly report") < lines.index(footer)
+    assert lines.index("Revenue grew in every region.") < lines.index(footer)
+    body = [line for line in lines[1:] if not line.startswith("<!--")]
+    assert "Revenue grew in every region." in body
+    assert not any("ACME" in line or "Confidential" in line or "footer text" in line for line in body)

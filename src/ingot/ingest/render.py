@@ -21,6 +21,13 @@ def to_markdown(result: FileResult) -> str:
         if element.page is not None and element.page != current_page:
             current_page = element.page
             lines += [f"<!-- {element.location or f'page {element.page}'} -->", ""]
+        region = element.meta.get("region")
+        if region in ("header", "footer"):
+            # A page header/footer (DOCX) stays visible but outside the body text: one comment
+            # line per line of it, so a line-wise "drop comments" filter drops all of it.
+            lines += [f"<!-- {region}: {_comment_text(line)} -->" for line in element.text.splitlines() if line.strip()]
+            lines.append("")
+            continue
         if element.kind == "title":
             level = min(6, max(1, len(element.heading_path) or 1) + 1)
             lines.append(f"{'#' * level} {element.text}")
@@ -33,6 +40,11 @@ def to_markdown(result: FileResult) -> str:
             lines.append(element.text)
         lines.append("")
     return "\n".join(lines)
+
+
+def _comment_text(text: str) -> str:
+    """Text safe inside an HTML comment: a "-->" in it would end the comment early."""
+    return text.strip().replace("-->", "-- >")
 
 
 def to_json(result: FileResult) -> dict[str, Any]:
