@@ -941,8 +941,29 @@ def _grid(rows: list[list[_Piece]], em: float) -> list[list[str]] | None:
                 return None
             cells[k] = _join_lines([piece.text])
         table.append(cells)
+    table = _join_wrapped_rows(table, rows, em)
     filled = sum(1 for row in table for c in row if c)
     return table if filled >= 0.6 * len(table) * len(spans) else None
+
+
+def _join_wrapped_rows(table: list[list[str]], rows: list[list[_Piece]], em: float) -> list[list[str]]:
+    """Put back together cells that wrap onto further lines: a row with its first cell
+    empty, set closer under the row above than rows are to each other (line spacing
+    inside a cell, not the padding between rows), continues the row above."""
+    tops = [min(p.y0 for p in row) for row in rows]
+    bottoms = [max(p.y1 for p in row) for row in rows]
+    gaps = [tops[k] - bottoms[k - 1] for k in range(1, len(rows))]
+    if not gaps:
+        return table
+    row_gap = statistics.median(gaps)
+    out = [list(table[0])]
+    for k in range(1, len(table)):
+        gap = gaps[k - 1]
+        if not table[k][0] and gap < 0.5 * em and gap <= 0.5 * row_gap:
+            out[-1] = [_join_lines([a, b]) if a and b else a or b for a, b in zip(out[-1], table[k])]
+        else:
+            out.append(list(table[k]))
+    return out
 
 
 def _bbox(blocks: Iterable[_Block]) -> tuple[float, float, float, float]:
