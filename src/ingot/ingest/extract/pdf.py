@@ -436,10 +436,11 @@ def _char_sequence(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool) 
     return visual_order(chars)
 
 
-def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame,
-                 bidi: bool = False) -> tuple[list[_Piece], list[_Piece], int, int]:
+def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = False,
+                 walls: pdf_tables.Walls | None = None) -> tuple[list[_Piece], list[_Piece], int, int]:
     """Characters -> (upright pieces, rotated pieces, visible character count, how many
-    of those PDFium gave no usable character for)."""
+    of those PDFium gave no usable character for). A drawn vertical rule (``walls``)
+    between two glyphs always ends a piece: it is a cell boundary."""
     raw = textpage.raw
     left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
     get_box, get_angle = pdfium_c.FPDFText_GetCharBox, pdfium_c.FPDFText_GetCharAngle
@@ -474,7 +475,8 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame,
             # PDFium's mark of a hyphen at a line end, or a glyph with no character (a
             # symbol font's checkbox comes as a C1 control code)
             ch = "\ufffe"
-        if current.active() and current is upright and current.continues(box[0], box[1], box[3]):
+        if (current.active() and current is upright and current.continues(box[0], box[1], box[3])
+                and not (walls and walls.between(current.last_x1, box[0], (box[1] + box[3]) / 2))):
             current.add(ch, index, box, space)
         elif current is rotated and rotated.near(box) and abs(get_angle(raw, index) - (rotated_angle or 0.0)) < 0.05:
             rotated.add(ch, index, box, space)
@@ -523,8 +525,9 @@ def _rows(items: list) -> list[list]:
     return rows
 
 
-def _merge_line(row: list[_Piece]) -> list[_Piece]:
-    """Join pieces of one row that the content stream drew apart but that touch."""
+def _merge_line(row: list[_Piece], walls: pdf_tables.Walls | None = None) -> list[_Piece]:
+    """Join pieces of one row that the content stream drew apart but that touch,
+    unless a drawn vertical rule (``walls``) stands between them."""
     merged: list[_Piece] = []
     for piece in row:
         if merged:
@@ -533,7 +536,8 @@ def _merge_line(row: list[_Piece]) -> list[_Piece]:
             gap = piece.x0 - prev.x1
             similar = 0.6 < piece.h / max(prev.h, 0.1) < 1.6 or _is_mark(piece.text) or _is_mark(prev.text)
             reach = (3.0 if BULLET.match(prev.text) else PIECE_GAP_EM) * em  # a bullet and its item
-            if gap <= reach and similar or piece.x1 <= prev.x1:
+            walled = bool(walls) and walls.between(prev.x1, piece.x0, (piece.y0 + piece.y1) / 2)
+            if (gap <= reach and similar or piece.x1 <= prev.x1) and not walled:
                 tight = gap < 0.25 * em or gap < 0.5 * em and piece.text[0] in ",.;:)]"
                 sep = "" if tight or piece.x1 <= prev.x1 and _is_mark(piece.text) else " "
                 prev.text = prev.text + sep + piece.text
@@ -553,12 +557,12 @@ def _is_mark(text: str) -> bool:
     return len(text) <= 2
 
 
-def _lines(pieces: list[_Piece], bidi: bool = False) -> list[_Piece]:
+def _lines(pieces: list[_Piece], bidi: bool = False, walls: pdf_tables.Walls | None = None) -> list[_Piece]:
     """Pieces -> lines; with ``bidi`` (a page holding right-to-left text, read in visual
     order), each line is put back into logical order."""
     out: list[_Piece] = []
     for row in _rows(pieces):
-        for piece in _merge_line(row):
+        for piece in _merge_line(row, walls):
             if bidi and has_rtl(piece.text):
                 piece.text = to_logical(piece.text)
                 piece.rtl = is_rtl_line(piece.text)
@@ -1130,24 +1134,25 @@ def _text_page(page: pdfium.PdfPage, frame: _PageFrame, number: int) -> tuple[_P
     textpage = page.get_textpage()
     try:
         bidi = has_rtl(textpage.get_text_range())
-        pieces, rotated, visible, missing = _read_pieces(textpage, frame, bidi)
+        horizontal, vertical = pdf_tables.rules(page, frame.box)
+        walls = pdf_tables.Walls(vertical)
+        pieces, rotated, visible, missing = _read_pieces(textpage, frame, bidi, walls)
     finally:
         textpage.close()
     result = _PageText(number=number, rotated=rotated, unusable=unusable(visible, missing, MIN_TEXT_CHARS),
                        height=frame.height)
     if not pieces:
         return result, visible
-    lines, tables = _ruled_tables(page, frame, _lines(pieces, bidi))
+    lines, tables = _ruled_tables(pdf_tables.grids(horizontal, vertical), _lines(pieces, bidi, walls))
     blocks = _blocks(lines) + tables
     em = statistics.median(b.em for b in blocks)
     result.regions = _merge_tables(_order(blocks, em, frame.width), em)
     return result, visible
 
 
-def _ruled_tables(page: pdfium.PdfPage, frame: _PageFrame, lines: list[_Piece]) -> tuple[list[_Piece], list[_Block]]:
+def _ruled_tables(grids: list[pdf_tables.Grid], lines: list[_Piece]) -> tuple[list[_Piece], list[_Block]]:
     """Find the page's ruled tables (see pdf_tables); returns the lines outside them
     and one block per table, holding its lines and its cells."""
-    grids = pdf_tables.grids(*pdf_tables.rules(page, frame.box))
     tables: list[_Block] = []
     for grid in grids:
         x0, y0, x1, y1 = grid.box

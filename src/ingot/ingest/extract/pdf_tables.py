@@ -49,6 +49,26 @@ class Grid:
         return row, col
 
 
+class Walls:
+    """Vertical rules, to ask whether one stands between two glyphs of a line."""
+
+    def __init__(self, vertical: list[Box]) -> None:
+        self.rules = sorted(vertical)
+        self.xs = [(b[0] + b[2]) / 2 for b in self.rules]
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def between(self, x_from: float, x_to: float, y: float) -> bool:
+        """Is there a rule crossing height ``y`` strictly between the two x positions?"""
+        k = bisect.bisect_right(self.xs, x_from)
+        while k < len(self.xs) and self.xs[k] < x_to:
+            if self.rules[k][1] <= y <= self.rules[k][3]:
+                return True
+            k += 1
+        return False
+
+
 _BOUNDS = [ctypes.c_float() for _ in range(4)]
 
 
@@ -126,11 +146,12 @@ def grids(horizontal: list[Box], vertical: list[Box]) -> list[Grid]:
 
 def _continues(grid: Grid, horizontal: list[Box]) -> bool:
     """Does the table go on past the grid, under rules of the grid's width that no
-    vertical rule meets? Then the grid is only its ruled header (a booktabs table with
+    vertical rule meets, within a row's height of it? Then the grid is only its ruled header (a booktabs table with
     column rules in the head) and its columns cannot be trusted for the body."""
     x0, y0, x1, y1 = grid.box
-    return any(abs(h[0] - x0) <= 3 * SNAP and abs(h[2] - x1) <= 3 * SNAP and not y0 - SNAP <= h[1] <= y1 + SNAP
-               for h in horizontal)
+    reach = max(b - a for a, b in zip(grid.ys, grid.ys[1:]))  # a row further on; a rule farther off is another thing
+    return any(abs(h[0] - x0) <= 3 * SNAP and abs(h[2] - x1) <= 3 * SNAP
+               and (y1 + SNAP < h[1] <= y1 + reach or y0 - reach <= h[1] < y0 - SNAP) for h in horizontal)
 
 
 def _boundaries(values: list[float]) -> list[float]:
