@@ -390,3 +390,19 @@ def test_web_address_broken_across_lines_is_rejoined():
     text = " ".join(e.text for e in _extract(data))
     assert "https://www.example.org/rules/2024/ and take effect" in text
     assert "final rules" in text
+
+
+@needs_docs
+def test_ruled_table_cells_do_not_run_into_each_other():
+    """normal_4pages.pdf, [표 1]: the "before" and "after" columns are divided by a
+    drawn rule only; the text on either side of it is drawn as one run. Each cell
+    holds its own lines, as the text layer lists them cell after cell."""
+    path = DOCLING_PDF / "sources" / "normal_4pages.pdf"
+    layer = _layer_lines(path, 1)
+    start = layer.index("◦ 마시는 물 또는 식품을 매개로")
+    before = " ".join(layer[start:start + 3])
+    after = " ".join(layer[start + 3:start + 6])
+    table = next(e for e in _extract(path.read_bytes()) if e.kind == "table" and "개정전" in e.text)
+    rows = _cells(table)
+    assert ["분류 기준", before, after] in rows
+    assert next(r for r in rows if r[0] == "U코드")[1] == layer[layer.index("U코드 ◦ 대상질병에 U코드 없음")].split(" ", 1)[1]
