@@ -170,6 +170,7 @@ def test_cli_uses_the_server_only_through_its_wire_adapters_and_app():
         for target in targets
         if target.startswith("ingot.server") and not target.startswith(CLI_MAY_USE_FROM_SERVER)
         and not (module == "ingot.cli.serve" and target == "ingot.server.app")
+        and not (module == "ingot.cli.worker" and target == "ingot.server.worker")
     )
     assert not wrong, "the CLI reaches into the server: " + ", ".join(wrong)
 

@@ -237,7 +237,7 @@ def test_two_openers_at_once_both_get_a_migrated_database(backend: tuple[Path, s
         t.join(60)
     assert errors == []
     with open_database("kb", data_dir=data_dir, url=url).read() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version_kb")).scalar_one() == "kb_0002"
+        assert conn.execute(text("SELECT version_num FROM alembic_version_kb")).scalar_one() == "kb_0003"
 
 
 LEGACY_KB = """

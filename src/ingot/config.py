@@ -85,6 +85,10 @@ class Settings(BaseSettings):
         None, description="Milvus Lite file path (*.db) or cluster URI; default data_dir/milvus/ingot.db."
     )
     milvus_token: str | None = Field(None, description="Milvus cluster token (user:password or API key).")
+    lancedb_uri: Path | None = Field(
+        None, description="LanceDB directory; default data_dir/lancedb. Replicas on one machine (or a shared "
+        "filesystem) point at the same directory: LanceDB lets several processes write to it.",
+    )
     lancedb_consistency_s: float | None = Field(
         1.0, ge=0,
         description="Seconds a LanceDB read may lag writes made by *another* process (e.g. `ingot ingest` next to "
@@ -177,7 +181,7 @@ class Settings(BaseSettings):
     def _expand(cls, v: Path) -> Path:
         return Path(os.path.expanduser(str(v))).absolute()
 
-    @field_validator("spool_dir", mode="after")
+    @field_validator("spool_dir", "lancedb_uri", mode="after")
     @classmethod
     def _expand_spool(cls, v: Path | None) -> Path | None:
         return None if v is None else Path(os.path.expanduser(str(v))).absolute()

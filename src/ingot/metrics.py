@@ -173,7 +173,23 @@ class KnowledgeBaseMetrics:
             "ingot_data_free_bytes", "Free bytes on the data volume (uploads get 507 below INGOT_INGEST_MIN_FREE_BYTES).",
             registry=registry,
         )
+        self.ingest_queue_depth = Gauge(
+            "ingot_ingest_queue_depth", "Upload items not yet ingested (queued or being worked on), in the shared "
+            "job table: every replica and worker reports the same number.", registry=registry,
+        )
 
     def watch_free_space(self, free_bytes: Callable[[], float]) -> None:
         """Read the data volume's free space at scrape time, so the gauge is never stale."""
         self.data_free_bytes.set_function(free_bytes)
+
+    def watch_queue(self, depth: Callable[[], float]) -> None:
+        """Unfinished upload items at scrape time: what a worker autoscaler scales on. A
+        database that cannot answer reads as NaN rather than failing the whole scrape."""
+
+        def read() -> float:
+            try:
+                return float(depth())
+            except Exception:  # noqa: BLE001
+                return float("nan")
+
+        self.ingest_queue_depth.set_function(read)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import typer
 
-from ingot.cli import chat, evaluate, extract, kb, keys, models, serve
+from ingot.cli import chat, evaluate, extract, kb, keys, models, serve, worker
 
 app = typer.Typer(help="ingot: OpenAI-compatible model serving and RAG, offline-first.", no_args_is_help=True)
 
 app.command()(serve.version)
 app.command()(serve.serve)
+app.command()(worker.worker)
 app.command()(chat.chat)
 app.command()(extract.extract)
 app.command("ingest")(kb.ingest)

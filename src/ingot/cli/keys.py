@@ -20,7 +20,8 @@ DataDirOpt = typer.Option(None, "--data-dir", help="State directory holding the 
 def _key_store(config: Optional[Path], data_dir: Optional[Path]):  # noqa: ANN202
     from ingot.security.keys import KeyStore
 
-    return KeyStore(settings_or_exit(config, data_dir=data_dir).data_dir)
+    settings = settings_or_exit(config, data_dir=data_dir)
+    return KeyStore(settings.data_dir, settings.database_url)
 
 
 @keys_app.command("create")

@@ -11,6 +11,7 @@ import typer
 
 from ingot import __version__
 from ingot.cli.common import ConfigOpt, err, fail, settings_or_exit
+from ingot.config import Settings
 
 
 def version() -> None:
@@ -37,11 +38,13 @@ def serve(
         None, help="auto | latency | throughput | a profile id from `ingot profiles` (INGOT_MODEL_PROFILE)."),
     data_dir: Optional[Path] = typer.Option(None, help="State directory (INGOT_DATA_DIR)."),
     log_level: Optional[str] = typer.Option(None, help="debug|info|warning|error (INGOT_LOG_LEVEL)."),
+    ingest_workers: bool = typer.Option(
+        True, "--ingest-workers/--no-ingest-workers",
+        help="Ingest uploads in this process; --no-ingest-workers for an API-only replica next to `ingot worker` "
+        "processes (INGOT_INGEST_WORKERS=0)."),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Start the OpenAI-compatible server."""
-    import uvicorn
-
     from ingot.models.registry import UnknownModelError
     from ingot.server.app import build_app
 
@@ -50,6 +53,7 @@ def serve(
         threads=threads, parallel=parallel, max_queue=max_queue,
         context_length=context_length, batch_tokens=batch_tokens, model_precision=model_precision,
         model_profile=model_profile, data_dir=data_dir, log_level=log_level,
+        **({} if ingest_workers else {"ingest_workers": 0}),
     )
     from ingot.cli.models import serve_precheck
 
@@ -63,9 +67,16 @@ def serve(
         fail(str(exc))
     err.print(f"ingot {__version__} on http://{settings.host}:{settings.port}/v1 - chat: [bold]{settings.model}[/], "
               f"embeddings: [bold]{settings.embedding_model}[/], ranking: [bold]{settings.ranking_model}[/]")
+    run_uvicorn(application, settings, host=settings.host, port=settings.port)
+
+
+def run_uvicorn(application: object, settings: Settings, *, host: str, port: int) -> None:
+    """Serve ``application`` until SIGINT/SIGTERM (the server's and the worker's way)."""
+    import uvicorn
+
     # ingot's own access log (with request id and key) replaces uvicorn's; log_config=None
-    # keeps uvicorn from replacing the handlers set up above.
-    server = uvicorn.Server(uvicorn.Config(application, host=settings.host, port=settings.port,
+    # keeps uvicorn from replacing the handlers set up by setup_logging.
+    server = uvicorn.Server(uvicorn.Config(application, host=host, port=port,
                                            log_level=settings.log_level, timeout_graceful_shutdown=5,
                                            access_log=False, log_config=None))
     # Our own runner rather than uvicorn.run, which forces the loop's debug mode off on

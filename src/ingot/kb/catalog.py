@@ -84,6 +84,8 @@ class JobItem:
     writers: list[str] = field(default_factory=list)
     size_bytes: int = 0  # the bytes' size, for the queue's small-files-first order
     lease_expires: float | None = None  # while a worker holds the item (kb/queue.py)
+    chunks_embedded: int | None = None  # embedding progress of a running item
+    chunks_total: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -257,6 +259,12 @@ class Catalog:
                  .order_by(jobs.c.created_at, job_items.c.idx))
         with self.db.read() as conn:
             return [job_item_from_row(r) for r in conn.execute(query).mappings()]
+
+    def set_progress(self, job_id: str, idx: int, embedded: int, total: int) -> None:
+        """Record how far a running item's embedding is (no status change)."""
+        with self.db.write() as conn:
+            conn.execute(update(job_items).where(job_items.c.job_id == job_id, job_items.c.idx == idx)
+                         .values(chunks_embedded=embedded, chunks_total=total))
 
     def update_item(self, job_id: str, idx: int, **fields: Any) -> str | None:
         """Update one item; keep the job's status in step. Returns the job's new status

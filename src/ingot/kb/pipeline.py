@@ -118,7 +118,6 @@ class DocumentPipeline:
         self.metrics = metrics
         self.maintenance = BackgroundMaintenance(store)
         self._doc_locks = KeyedLocks()
-        self.progress: dict[tuple[str, int], tuple[int, int]] = {}  # (job, item) -> chunks embedded, total
 
     async def run(self, collection: str, item: JobItem) -> JobItem:
         """Process ``item``; its final state is in the catalog and returned."""
@@ -186,8 +185,8 @@ class DocumentPipeline:
     ) -> int:
         """Chunk, embed and store one document's elements, then record it in the catalog.
         Returns the number of chunks (0: nothing indexable; nothing is written).
-        ``progress_key`` (job id, item index): embedded / total chunks are kept in
-        ``progress`` while it runs, so a big file's job shows it moving."""
+        ``progress_key`` (job id, item index): embedded / total chunks are written to the
+        item's row while it runs, so a big file's job shows it moving on every replica."""
         async def stage(name: str) -> None:
             if on_stage is not None:
                 await on_stage(name)
@@ -222,16 +221,12 @@ class DocumentPipeline:
 
     async def _embed(self, chunks: list[Chunk], key: tuple[str, int] | None) -> np.ndarray:
         """Vectors of the chunks, ``EMBED_SLICE`` at a time: between slices other
-        documents' chunks get the batcher, and ``progress[key]`` counts what is done."""
+        documents' chunks get the batcher, and the item's row counts what is done."""
         parts = []
-        try:
-            for start in range(0, len(chunks), EMBED_SLICE):
-                if key is not None:
-                    self.progress[key] = (start, len(chunks))
-                parts.append(await self.embedder.passages([c.text for c in chunks[start : start + EMBED_SLICE]]))
-        finally:
+        for start in range(0, len(chunks), EMBED_SLICE):
             if key is not None:
-                self.progress.pop(key, None)
+                await asyncio.to_thread(self.catalog.set_progress, *key, start, len(chunks))
+            parts.append(await self.embedder.passages([c.text for c in chunks[start : start + EMBED_SLICE]]))
         return np.concatenate(parts)
 
     def chunk_budget(self) -> tuple[int, TokenCounter | None]:

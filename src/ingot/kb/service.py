@@ -20,13 +20,13 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from ingot.config import Settings
-from ingot.kb.catalog import CollectionRow, DocumentRow, Job, new_job_id
+from ingot.kb.catalog import CollectionRow, DocumentRow, Job, JobItem, new_job_id
 from ingot.kb.catalog import open_catalog
 from ingot.kb.embedder import KBEmbedder
 from ingot.kb.errors import DocumentNotFound, DocumentWriteDenied, JobNotFound, storage_error, storage_problem
@@ -78,11 +78,10 @@ def document_dict(row: DocumentRow) -> dict[str, Any]:
     }
 
 
-def job_dict(job: Job, live: Mapping[tuple[str, int], tuple[int, int]] | None = None) -> dict[str, Any]:
-    """The job as the API shows it; ``live`` (the pipeline's ``progress``) adds embedded /
-    total chunks to a document being embedded, so a big file never looks hung."""
+def job_dict(job: Job) -> dict[str, Any]:
+    """The job as the API shows it; a document being embedded shows embedded / total
+    chunks, so a big file never looks hung."""
     items = job.items
-    live = live or {}
     return {
         "object": "ingest.job", "id": job.id, "collection": job.collection, "status": job.status,
         "created_at": int(job.created_at), "started_at": _int(job.started_at), "finished_at": _int(job.finished_at),
@@ -96,18 +95,17 @@ def job_dict(job: Job, live: Mapping[tuple[str, int], tuple[int, int]] | None = 
                 "filename": i.filename, "document_id": i.document_id, "status": i.status, "stage": i.stage,
                 "action": i.action, "format": i.format, "pages": i.pages, "chunks": i.chunks,
                 "error": {"reason": i.error_reason, "message": i.error_message} if i.error_reason else None,
-                **_chunk_progress(live.get((job.id, i.idx))),
+                **_chunk_progress(i),
             }
             for i in items
         ],
     }
 
 
-def _chunk_progress(embedded_total: tuple[int, int] | None) -> dict[str, Any]:
-    if embedded_total is None:
+def _chunk_progress(item: JobItem) -> dict[str, Any]:
+    if item.status != "running" or item.stage != "embed" or item.chunks_total is None:
         return {}
-    embedded, total = embedded_total
-    return {"chunks_embedded": embedded, "chunks_total": total}
+    return {"chunks_embedded": item.chunks_embedded, "chunks_total": item.chunks_total}
 
 
 def _int(value: float | None) -> int | None:
@@ -141,6 +139,7 @@ class KnowledgeBase:
         self.jobs = JobRunner(self.catalog, self.pipeline, workers=settings.ingest_workers,
                               spool_dir=self.spool_dir, origin=origin, volume=self.volume,
                               lease_s=settings.ingest_lease_s)
+        metrics.watch_queue(self.jobs.queue.depth)
         self.retrieval = RetrievalService(
             store, embedder.query, ranker,
             FusionSettings(candidates=settings.search_candidates, rrf_k=settings.rrf_k,
@@ -330,8 +329,8 @@ class KnowledgeBase:
         return written
 
     def job_json(self, job: Job) -> dict[str, Any]:
-        """``job_dict`` with the live chunk progress of documents being embedded."""
-        return job_dict(job, self.pipeline.progress)
+        """The job as the API shows it (``job_dict``)."""
+        return job_dict(job)
 
     def job(self, job_id: str, caller: Caller = OPERATOR) -> Job:
         """The job, or 404 when it is absent or another key's (the operator sees all)."""

@@ -28,6 +28,7 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import threading
 import zlib
 from collections.abc import Iterator
@@ -167,6 +168,7 @@ def _sqlite_pragmas(engine: Engine, area: Area) -> None:
 
 
 _MIGRATE_LOCK = threading.Lock()  # Alembic's command API keeps module-level state
+logging.getLogger("alembic").setLevel(logging.WARNING)  # an up-to-date area is not news at every start
 
 
 def _migrate(database: Database) -> None:

@@ -81,6 +81,9 @@ job_items = Table(
     Column("size_bytes", BigInteger, nullable=False, server_default="0"),
     Column("lease_owner", Text),
     Column("lease_expires", Float),
+    # a big document's embedding progress while it runs (every replica's job view reads it)
+    Column("chunks_embedded", Integer),
+    Column("chunks_total", Integer),
     Index("job_items_claimable", "status", "lease_expires"),
 )
 

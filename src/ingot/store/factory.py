@@ -17,5 +17,5 @@ def open_store(settings: Settings) -> VectorStore:
         return MilvusStore(uri, token=settings.milvus_token)
     from ingot.store.lancedb_store import LanceDBStore
 
-    return LanceDBStore(settings.data_dir / "lancedb", read_consistency_interval=settings.lancedb_consistency_s,
-                        auto_maintain=False)
+    path = settings.lancedb_uri or settings.data_dir / "lancedb"
+    return LanceDBStore(path, read_consistency_interval=settings.lancedb_consistency_s, auto_maintain=False)

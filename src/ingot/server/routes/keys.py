@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import Field
@@ -26,8 +28,8 @@ class CreateKeyRequest(WireModel):
 async def create_key(body: CreateKeyRequest, security: Security = Depends(get_security)) -> JSONResponse:
     """The answer's ``key`` is the only time the plaintext is shown."""
     try:
-        record, plaintext = security.keys.create(body.name, groups=body.groups, admin=body.admin, rpm=body.rpm,
-                                                 tpm=body.tpm)
+        record, plaintext = await asyncio.to_thread(security.keys.create, body.name, groups=body.groups,
+                                                    admin=body.admin, rpm=body.rpm, tpm=body.tpm)
     except KeyStoreError as exc:
         raise APIError(409 if isinstance(exc, KeyExistsError) else 400, str(exc), param="name") from exc
     return JSONResponse({**record.public(), "key": plaintext}, status_code=201)
@@ -35,13 +37,15 @@ async def create_key(body: CreateKeyRequest, security: Security = Depends(get_se
 
 @router.get("/v1/keys")
 async def list_keys(security: Security = Depends(get_security)) -> dict:
-    return {"object": "list", "data": [k.public() for k in security.keys.list(include_revoked=True)]}
+    keys = await asyncio.to_thread(security.keys.list, include_revoked=True)
+    return {"object": "list", "data": [k.public() for k in keys]}
 
 
 @router.delete("/v1/keys/{key_id}")
 async def revoke_key(key_id: str, security: Security = Depends(get_security)) -> dict:
     """Revoke (kept for the usage history; never valid again)."""
-    key = security.keys.get(key_id)
+    key = await asyncio.to_thread(security.keys.get, key_id)
     if key is None:
         raise APIError(404, f"no key with id or name {key_id!r}", type="not_found_error", param="key_id")
-    return {**security.keys.revoke(key.id).public(), "deleted": True}
+    revoked = await asyncio.to_thread(security.keys.revoke, key.id)
+    return {**revoked.public(), "deleted": True}
