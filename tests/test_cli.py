@@ -1,4 +1,5 @@
-"""The ``ingot`` command as a user runs it: clear messages, no tracebacks."""
+"""The ``ingot`` command as a user runs it: clear messages, no tracebacks. Real subprocesses,
+except the in-process chat (``kbutil.ingot_here``: same app, no interpreter start)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 
 import pytest
 
+from kbutil import ingot_here
 from serverutil import REPO
 
 
@@ -47,10 +49,10 @@ def test_chat_against_running_server(server):
     assert reply
 
 
-@pytest.mark.slow  # loads the chat model in a subprocess
+@pytest.mark.slow  # loads the chat model
 def test_chat_in_process(data_dir):
-    r = _ingot("chat", "--max-tokens", "8", "--temperature", "0", stdin="Hello\nHow are you?\n",
-               env={"INGOT_DATA_DIR": str(data_dir)})
+    r = ingot_here(data_dir, "chat", "--max-tokens", "8", "--temperature", "0", stdin="Hello\nHow are you?\n",
+                   env={"INGOT_THREADS": "1"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("assistant> ") == 2
 
