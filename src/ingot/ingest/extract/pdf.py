@@ -451,6 +451,7 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
     current = upright
     space = False
     visible = missing = 0
+    walled = bool(walls)
     # One call per character for its code: FPDFText_GetText drops and remaps some
     # characters, so its string does not line up with the character indices.
     for index in _char_sequence(textpage, frame, bidi):
@@ -470,13 +471,15 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
         if not frame.visible(box):
             continue
         visible += 1
-        missing += unmapped(code)
         if code < 0x20 or 0x80 <= code < 0xA0 or code == 0xFFFE:
             # PDFium's mark of a hyphen at a line end, or a glyph with no character (a
             # symbol font's checkbox comes as a C1 control code)
             ch = "\ufffe"
+            missing += 1
+        elif code >= 0xE000:
+            missing += unmapped(code)  # private use, U+FFFD
         if (current.active() and current is upright and current.continues(box[0], box[1], box[3])
-                and not (walls and walls.between(current.last_x1, box[0], (box[1] + box[3]) / 2))):
+                and not (walled and walls.between(current.last_x1, box[0], (box[1] + box[3]) / 2))):
             current.add(ch, index, box, space)
         elif current is rotated and rotated.near(box) and abs(get_angle(raw, index) - (rotated_angle or 0.0)) < 0.05:
             rotated.add(ch, index, box, space)
@@ -887,13 +890,13 @@ def _join_lines(lines: Iterable[str]) -> str:
     for line in lines:
         if not out:
             out = line
-        elif LEADER.search(out):
+        elif LEADER.search(out, max(0, len(out) - 80)):  # the tail only: a long paragraph is searched once per line
             out += "\n" + line
         elif out.endswith("\ufffe"):
             out = out[:-1] + ("" if line[:1].islower() and out[-2:-1].isalpha() else "-") + line
         elif out.endswith("-") and out[-2:-1].islower() and line[:1].islower() and not out.endswith(" -"):
             out = out + line  # keep the hyphen: it may belong to the word (state-of-the-art)
-        elif URL_BREAK.search(out) and URL_GOES_ON.match(line):
+        elif URL_BREAK.search(out, max(0, out.rfind(" ") + 1)) and URL_GOES_ON.match(line):
             out = out + line  # a web address broken after "://", a slash or a dot: "https:// www" is not two words
         else:
             out += line_joint(out, line) + line  # no space inside Chinese or Japanese text
