@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -197,10 +196,9 @@ def test_dispatch_sends_pdf_bytes_to_the_pdf_extractor() -> None:
 
 @pytest.mark.slow  # ~45 s
 def test_619_pages_all_come_through() -> None:
-    # Slow-ish on purpose: the whole 619-page book (a few seconds; budget 60 s).
-    started = time.monotonic()
+    # The whole 619-page book. Its speed is measured in benchmarks/extraction.py, not here:
+    # a wall-clock bound in a test fails on a busy machine and proves nothing on a quiet one.
     elements, pages = run_pdf(UNSTRUCTURED / "DA-619p.pdf", ocr=False)
-    assert time.monotonic() - started < 60
     assert pages == 619
     last = find(elements, "If found, please return to Lady Yvette Montilyet")
     assert last.page == 619 and last.location == "page 619"
