@@ -300,3 +300,20 @@ def test_tokens_charged_on_one_replica_hold_back_the_other(redis_url: str) -> No
     finally:
         replica_a.close()
         replica_b.close()
+
+
+def test_an_unreachable_database_is_a_503_not_a_500(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    from ingot.server.errors import to_api_error
+    from stateservers import free_port
+
+    engine = create_engine(f"postgresql+psycopg://ingot@127.0.0.1:{free_port()}/ingot",
+                           connect_args={"connect_timeout": 2})
+    with pytest.raises(OperationalError) as caught:  # nothing listens there: a real driver error
+        engine.connect()
+    error = to_api_error(caught.value)
+    assert error.status == 503 and error.code == "state_unavailable"
+    full = to_api_error(OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full")))
+    assert full.status == 507

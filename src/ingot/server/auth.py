@@ -9,6 +9,8 @@ key: ``None``, it reads everything) and whether it is an admin.
 
 from __future__ import annotations
 
+import time
+
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -76,6 +78,7 @@ class Security:
     tracer: Any = None
     shutdown_tracer: Callable[[], None] = lambda: None
     _auth_on: bool = False
+    _checked_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.keys = KeyStore(self.settings.data_dir, self.settings.database_url)
@@ -83,9 +86,15 @@ class Security:
         self.limiter = make_limiter(self.settings.redis_url)
 
     def auth_enabled(self) -> bool:
-        """Latches on: once keys exist, removing them all never reopens the server."""
+        """Latches on: once keys exist, removing them all never reopens the server. With a
+        shared database the "no keys yet" answer is re-checked at most once a second (a
+        round trip per request would block the event loop); a key made on another replica
+        switches this one on within that second."""
         if not self._auth_on:
-            self._auth_on = self.settings.require_auth or self.keys.has_keys()
+            now = time.monotonic()
+            if self.settings.database_url is None or now - self._checked_at >= 1.0:
+                self._checked_at = now
+                self._auth_on = self.settings.require_auth or self.keys.has_keys()
         return self._auth_on
 
     def close(self) -> None:

@@ -16,9 +16,11 @@ from typing import Any, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingot.errors import IngotError
+from ingot.kb.errors import storage_error, storage_problem
 from ingot.server.anthropic.errors import error_body as anthropic_error_body
 
 log = logging.getLogger("ingot.server")
@@ -73,6 +75,14 @@ def to_api_error(exc: BaseException) -> APIError:
         return exc
     if isinstance(exc, IngotError):
         return APIError.of(exc)
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        # the state database refused or is out of reach: the request may succeed once it is back
+        problem = storage_problem(exc)
+        if problem is not None:
+            return APIError.of(storage_error(problem))
+        log.error("state database unavailable: %s", exc)
+        return APIError(503, "the server's state database is unavailable; retry shortly", type="service_unavailable",
+                        code="state_unavailable")
     log.exception("unhandled error while serving a request", exc_info=exc)
     return APIError(500, "internal server error; see the server log", type="server_error")
 
