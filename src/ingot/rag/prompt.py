@@ -13,14 +13,14 @@ from dataclasses import dataclass
 
 from ingot.retrieval.service import Passage
 
-# No "cite like [1]": markers are placed after generation (attribution.py), and asking for
-# them made the 1.5B write "According to [2], ..." lead-ins. The refusal sentence is given
-# word for word: asked to "say that the documents do not say", the 1.5B answered both
-# unanswerable questions of the 14-question sample from near-miss passages instead.
+# Kept as measured (benchmarks/RESULTS.md, "RAG answers (golden set)", cited answers): a
+# stricter wording ("reply only: The documents do not say", no "Cite sources like [1]")
+# made the 1.5B refuse 4 of 12 answerable questions (11/12 -> 7/12 answer+citation), while
+# the unanswerable ones are refused by withholding unsupported answers (rag/citing.py).
+# The model's own [n] markers are replaced by attribution (rag/attribution.py).
 SYSTEM_PROMPT = (
-    "Answer the question in one sentence using only the sources. Copy numbers, names and dates "
-    "exactly as the sources write them. If the sources do not state the answer to exactly what "
-    "is asked, reply only: The documents do not say."
+    "Answer the question in one sentence using only the sources. Cite sources like [1]. "
+    "If the sources do not contain the answer, say that the documents do not say."
 )
 MARGIN_TOKENS = 16  # chat-template tokens around each message
 
