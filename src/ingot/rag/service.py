@@ -49,9 +49,10 @@ class RagSettings:
     min_score: float  # cosine similarity the best passage must reach to count as evidence
     answer_tokens: int  # answer budget when the request sets none
     top_k: int = 3  # passages per answer when the request sets none
-    # Sampling for answers whose request leaves it out: SmolLM2-135M looped at temperature 0
-    # without it (benchmarks/RESULTS.md, "RAG answers (golden set)"); a model whose catalog
-    # entry recommends its own repetition_penalty keeps that one.
+    # repetition_penalty for answers whose request and model set none. 1.0: on the 18
+    # golden questions where SmolLM2-135M looped, 1.15 left as many answers cut by
+    # max_tokens (2/18) as the repeat stop alone (citing.py), answered none more and refused
+    # 2 more (benchmarks/RESULTS.md, "RAG answers (golden set)"). Kept as a knob.
     repetition_penalty: float = 1.0
     withhold_unsupported: bool = True  # refuse when no answer sentence is supported (citing.py)
 
