@@ -37,9 +37,13 @@ SKIP = ("DA-619p.pdf",)  # 12 minutes alone: it would measure one file, not the 
 
 
 def corpus() -> list[Path]:
+    """The golden set's files that an upload accepts (the default INGOT_UPLOAD_EXTENSIONS)."""
+    from ingot.config import Settings
+
+    allowed = Settings().upload_extensions
     root = common.SHARED_DATA / "docs"
     files = [root / line.strip() for line in CORPUS_LIST.read_text().splitlines() if line.strip()]
-    return [f for f in files if f.exists() and f.name not in SKIP]
+    return [f for f in files if f.exists() and f.name not in SKIP and f.suffix.lower().lstrip(".") in allowed]
 
 
 def start_worker(env: dict[str, str], data_dir: Path, log: Path) -> subprocess.Popen:
