@@ -165,7 +165,7 @@ class Settings(BaseSettings):
         100 << 20, ge=1024, description="Largest multipart upload request (and file); beyond it, 413."
     )
     upload_extensions: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("pdf", "docx", "pptx", "xlsx", "csv", "tsv", "html", "htm", "xhtml", "md", "markdown", "txt", "text",
+        ("pdf", "docx", "pptx", "xlsx", "xlsm", "csv", "tsv", "html", "htm", "xhtml", "md", "markdown", "txt", "text",
          "rst", "log", "json", "png", "jpg", "jpeg", "tif", "tiff", "gif", "bmp", "webp"),
         description="File extensions accepted for upload (comma-separated in INGOT_UPLOAD_EXTENSIONS); others, 415.",
     )
