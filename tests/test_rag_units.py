@@ -268,3 +268,16 @@ def test_a_passage_naming_none_of_the_questions_subjects_does_not_support() -> N
     assert attribute("The OTSL TableFormer model was trained using a batch size of 128.", question, passages) == []
     assert attribute("The DPR model was trained with a batch size of 128.",
                      "What batch size was used to train the DPR model?", passages) == [2]
+
+
+TYPEWRITER = ("Pre-Digital Era (19th - Early 20th Century)\n\nThe origins of word processing can be traced back to "
+              "the invention of the typewriter in the mid-19th century. Patented in 1868 by Christopher Latham "
+              "Sholes, the typewriter revolutionized written communication.")
+
+
+def test_a_right_answer_with_an_added_name_is_still_cited() -> None:
+    # SmolLM2 on docling's multi_page.pdf: "American" is in no passage, the fact is.
+    sentence = ("The invention of the typewriter in 1868 by Christopher Latham Sholes is attributed to the "
+                "American inventor and engineer, Christopher Latham Sholes.")
+    assert attribute(sentence, "Who patented the typewriter in 1868?", terms(OTSL_TEXT, TYPEWRITER)) == [1]
+    assert attribute(sentence.replace("1868", "1869"), "Who patented the typewriter?", terms(TYPEWRITER)) == []

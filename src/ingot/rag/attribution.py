@@ -61,9 +61,9 @@ def words(text: str) -> set[str]:
 
 def names(text: str) -> set[str]:
     """Words that name something (HTML, ResNet, Ferelden): a capital after the first letter,
-    or a capitalised word that does not start the sentence. Like numbers, a passage that
-    lacks one of the sentence's names does not support it (the batch size of DPR is not
-    the batch size of TableFormer)."""
+    or a capitalised word that does not start the sentence. The ones the sentence shares
+    with the question are its subject (see ``support``). A name the question did not bring
+    is not required: SmolLM2 adds "the American inventor" to a right answer."""
     found = set()
     tokens = _WORD.findall(MARKER.sub("", text))
     for position, w in enumerate(tokens):
@@ -94,12 +94,12 @@ def support(sentence: str, question: str, passage: PassageTerms) -> float:
     """How well ``passage`` supports ``sentence``, 0..1: the share of the sentence's terms the
     passage holds, where the terms are the content words the sentence adds to the question,
     its numbers (double weight) and the names it shares with the question (the subject: a
-    batch size of DPR does not answer for TableFormer). 0 when a number, or a name the
-    question did not bring, is missing from the passage: those must be copied exactly."""
+    batch size of DPR does not answer for TableFormer). 0 when a number is missing from the
+    passage: numbers must be copied exactly."""
     asked = words(question)
     nums = numbers(sentence)
     named = names(sentence)
-    if any(not passage.has_number(n) for n in nums) or not (named - asked) <= passage.words:
+    if any(not passage.has_number(n) for n in nums):
         return 0.0
     # A one-digit number ("The answer is 2.") is in nearly every passage: it must be there,
     # but it is no evidence, so only longer numbers weigh.
