@@ -87,7 +87,9 @@ def test_cli_errors_are_one_line(data_dir: Path, tmp_path: Path) -> None:
 def test_failed_file_sets_exit_code_but_others_are_ingested(data_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "good.txt").write_text("Quarterly revenue grew by eleven percent.")
     (tmp_path / "bad.pdf").write_bytes(b"%PDF-1.4 truncated garbage")
-    result = here(data_dir, "ingest", str(tmp_path / "good.txt"), str(tmp_path / "bad.pdf"), "--collection", "cli_mixed")
+    # a real process: run in this one (CliRunner) it once hung after its job was done (1 of 3 runs,
+    # not yet explained: an idle event loop in JobRunner wait/close); kept real until that is understood
+    result = ingot(data_dir, "ingest", str(tmp_path / "good.txt"), str(tmp_path / "bad.pdf"), "--collection", "cli_mixed")
     assert result.returncode == 1
     assert "1 added, 0 replaced, 0 unchanged, 1 failed" in result.stdout
     assert "bad.pdf" in result.stderr
