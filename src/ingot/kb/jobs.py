@@ -94,6 +94,15 @@ class DataVolume:
 ORPHAN_SPOOL_AGE_S = 600.0  # a spool folder without a job, this old, was never committed
 
 
+async def _wait_event(event: asyncio.Event, timeout: float) -> None:
+    """Until ``event`` is set or ``timeout`` passes. Not ``asyncio.wait_for``: on Python
+    3.11 it can swallow a cancellation that arrives just as the event is set (gh-86296),
+    and a worker that lost its cancellation kept ``stop()`` waiting forever."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(timeout):
+            await event.wait()
+
+
 def _size(path: Path | str) -> int:
     """A file's byte count (0 when it cannot be read: the pipeline reports that)."""
     try:
@@ -131,6 +140,7 @@ class JobRunner:
         # the CLI works only on the jobs it recorded; uploads are everybody's
         self._own_jobs: set[str] | None = set() if origin == "cli" else None
         self._wake: asyncio.Event | None = None
+        self._stopping = False
         self._tasks: list[asyncio.Task] = []
         self._done_events: dict[str, asyncio.Event] = {}
 
@@ -142,6 +152,7 @@ class JobRunner:
         without it (the CLI) items nobody holds are marked failed as interrupted. Returns
         how many unfinished items were found."""
         self._wake = asyncio.Event()
+        self._stopping = False
         found = await asyncio.to_thread(self._unfinished, resume)
         if found and resume:
             log.info("resuming %d unfinished ingestion item(s)", found)
@@ -173,6 +184,7 @@ class JobRunner:
         return len(items)
 
     async def stop(self) -> None:
+        self._stopping = True  # a worker that missed its cancellation still ends at its next turn
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -239,8 +251,7 @@ class JobRunner:
             raise KeyError(job_id)
         event = self._done_events.setdefault(job_id, asyncio.Event())
         while status != "done":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(event.wait(), self.poll_s)
+            await _wait_event(event, self.poll_s)
             status = await asyncio.to_thread(self.catalog.job_status, job_id)
         self._done_events.pop(job_id, None)
         return await asyncio.to_thread(self.catalog.job, job_id)  # type: ignore[return-value]
@@ -249,13 +260,12 @@ class JobRunner:
 
     async def _worker(self, worker_id: str, *, small_only: bool = False) -> None:
         assert self._wake is not None
-        while True:
+        while not self._stopping:
             self._wake.clear()
             claimed = await asyncio.to_thread(self.queue.claim, self.origin, worker_id, small_only=small_only,
                                               job_ids=self._own_jobs)
             if claimed is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                await _wait_event(self._wake, self.poll_s)
                 continue
             collection, item = claimed
             try:
