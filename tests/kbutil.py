@@ -3,6 +3,7 @@ wait for a job through the real HTTP API, and the ``ingot`` command run in this 
 
 from __future__ import annotations
 
+import json
 import time
 import traceback
 from dataclasses import dataclass
@@ -92,3 +93,16 @@ def ingot_here(data_dir: Path, *args: str, env: dict[str, str] | None = None, st
         shown = "".join(traceback.format_exception(result.exception))
         raise AssertionError(f"ingot {' '.join(args)} raised instead of a one-line error:\n{shown}\n{result.stderr}")
     return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+def given_passages(base_url: str, body: dict, headers: dict[str, str] | None = None) -> list[dict]:
+    """The passages a RAG answer was given: the first chunk of a streamed answer lists all
+    of them (the final ``citations`` list only those the answer cites), so retrieval and
+    ACL checks do not depend on what a small model chose to say."""
+    with httpx.stream("POST", f"{base_url}/rag/chat/completions", json={**body, "stream": True}, headers=headers,
+                      timeout=120) as response:
+        assert response.status_code == 200, response.read().decode()
+        for line in response.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                return json.loads(line[len("data: "):])["citations"]
+    raise AssertionError("the stream had no chunk")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from kbutil import MULTI_PAGE_PDF, SAMPLE_PPTX, need_docs, page_containing, upload, wait_job
+from kbutil import MULTI_PAGE_PDF, SAMPLE_PPTX, given_passages, need_docs, page_containing, upload, wait_job
 
 pytestmark = pytest.mark.slow  # real documents from ../shared; test_kb_generated_docs covers RAG citations fast
 
@@ -33,21 +33,29 @@ def rag(server, messages: list[dict], **extra: object) -> dict:
     return r.json()
 
 
+def given(server, messages: list[dict]) -> list[dict]:
+    """What the model was given (all passages), whatever its answer ends up citing."""
+    body = {"model": MODEL, "messages": messages, "collection": COLLECTION, "max_tokens": 8, "temperature": 0}
+    return given_passages(server.base_url, body)
+
+
 def test_citations_point_to_the_page_that_holds_the_fact(server, rag_collection) -> None:
     answer = rag(server, [{"role": "user", "content": "Who patented the typewriter in 1868?"}])
     assert answer["object"] == "chat.completion"
     assert answer["choices"][0]["message"]["content"].strip()
-    first = answer["citations"][0]
+    first = given(server, [{"role": "user", "content": "Who patented the typewriter in 1868?"}])[0]
     assert first["index"] == 1 and first["source"] == MULTI_PAGE_PDF.name
     assert first["page_start"] == page_containing(MULTI_PAGE_PDF, "Sholes")
     assert "Sholes" in first["snippet"]
-    assert answer["retrieval"]["passages_used"] == len(answer["citations"]) >= 1
+    # the answer's citations are the passages its [n] markers point at, a subset of those given
+    assert answer["retrieval"]["passages_used"] >= len(answer["citations"])
+    for citation in answer["citations"]:
+        assert f"[{citation['index']}]" in answer["choices"][0]["message"]["content"]
     assert answer["usage"]["prompt_tokens"] > 0
 
 
 def test_slide_citation(server, rag_collection) -> None:
-    answer = rag(server, [{"role": "user", "content": "What text is inside the rectangle shape?"}])
-    first = answer["citations"][0]
+    first = given(server, [{"role": "user", "content": "What text is inside the rectangle shape?"}])[0]
     assert first["source"] == SAMPLE_PPTX.name and first["page_start"] == 2
     assert "rectangle" in first["snippet"].lower()
 
@@ -71,7 +79,8 @@ def test_follow_up_is_rewritten_and_answered(server, rag_collection) -> None:
     retrieval = answer["retrieval"]
     assert retrieval["query_source"] in ("rewritten", "combined")
     assert "word" in retrieval["query"].lower()
-    assert any("MS-DOS" in c["snippet"] for c in answer["citations"]), answer["citations"]
+    passages = given(server, history)
+    assert any("MS-DOS" in c["snippet"] for c in passages), passages
     assert answer["choices"][0]["message"]["content"].strip()
     alone = rag(server, [{"role": "user", "content": "Which operating system did it run on?"}])
     assert alone["retrieval"]["query_source"] == "as-is"
@@ -93,7 +102,10 @@ def test_streaming_with_the_openai_sdk(server, rag_collection) -> None:
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip()
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
-    assert all("citations" not in (c.model_extra or {}) for c in chunks[1:])
+    # only the finish chunk repeats citations: the passages the answer's markers cite
+    assert all("citations" not in (c.model_extra or {}) for c in chunks[1:-1])
+    cited = (chunks[-1].model_extra or {}).get("citations", [])
+    assert {c["chunk_id"] for c in cited} <= {c["chunk_id"] for c in first["citations"]}
 
     full = rag_client.chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "What is the capital of Peru?"}], max_tokens=16,

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from authutil import create_key, isolated_data_dir
-from kbutil import search, upload, wait_job
+from kbutil import given_passages, search, upload, wait_job
 from serverutil import RunningServer
 
 pytestmark = pytest.mark.slow  # its own keyed server and ingestion, ~20 s
@@ -106,6 +106,8 @@ def test_rag_citations_and_prompt_hold_only_allowed_chunks(tenants) -> None:
     alice = httpx.post(f"{srv.base_url}/rag/chat/completions", json=body, headers=h["alice"], timeout=120).json()
     assert {c["source"] for c in alice["citations"]} <= {"finance.txt", "public.txt"}
     assert "March 3" not in alice["choices"][0]["message"]["content"]
+    assert {c["source"] for c in given_passages(srv.base_url, body, h["alice"])} <= {"finance.txt", "public.txt"}
     bob = httpx.post(f"{srv.base_url}/rag/chat/completions", json=body, headers=h["bob"], timeout=120).json()
-    assert "legal.txt" in {c["source"] for c in bob["citations"]}
     assert "finance.txt" not in {c["source"] for c in bob["citations"]}
+    bob_given = {c["source"] for c in given_passages(srv.base_url, body, h["bob"])}
+    assert "legal.txt" in bob_given and "finance.txt" not in bob_given
