@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy
 
 from kbutil import search, upload, wait_job
-from serverutil import REPO, free_port
+from serverutil import REPO, free_port, stop_process
 from stateservers import postgres_url, redis_url  # noqa: F401  (fixtures)
 
 # four model-loading processes and a database: ~2 min on a quiet 2-core machine, more when loaded
@@ -63,13 +63,7 @@ class Process:
         return self.log_path.read_text(errors="replace")[-4000:]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture(scope="module")

