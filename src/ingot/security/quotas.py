@@ -102,11 +102,16 @@ class QuotaLimiter:
             if entry is not None and entry[3] is not None:
                 entry[3].take(float(tokens), time.monotonic())
 
+    def close(self) -> None:
+        """Nothing to release: the buckets are this process's memory."""
+
 
 class Limiter(Protocol):
     def admit(self, key_id: str, rpm: int | None, tpm: int | None) -> Rejection | None: ...
 
     def charge_tokens(self, key_id: str, tokens: int, tpm: int | None = None) -> None: ...
+
+    def close(self) -> None: ...
 
 
 # Buckets are hashes {level, stamp}; a missing one is full. Returns false (admitted) or

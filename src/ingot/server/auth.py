@@ -101,9 +101,7 @@ class Security:
         """At shutdown: persist pending usage, flush spans."""
         self.ledger.flush()
         self.keys.close()
-        close = getattr(self.limiter, "close", None)
-        if close is not None:
-            close()
+        self.limiter.close()
         self.shutdown_tracer()
 
 
