@@ -436,40 +436,70 @@ def _char_sequence(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool) 
     return visual_order(chars)
 
 
+def _unchecked(function, restype):
+    """The same PDFium entry point without ctypes' argument conversion. pypdfium2 binds
+    every function with ``argtypes``, and checking them costs more than the call: for
+    the per-character calls (two or three per glyph, a million glyphs in a 600-page
+    document) that check was a third of the extraction time. Arguments must then be
+    passed as ctypes objects of the right C type (c_void_p, byref, c_int-sized ints)."""
+    fast = type(function)(ctypes.cast(function, ctypes.c_void_p).value)
+    fast.restype = restype
+    return fast
+
+
+_GET_UNICODE = _unchecked(pdfium_c.FPDFText_GetUnicode, ctypes.c_uint)
+_GET_CHAR_BOX = _unchecked(pdfium_c.FPDFText_GetCharBox, ctypes.c_int)
+
+
 def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = False,
                  walls: pdf_tables.Walls | None = None) -> tuple[list[_Piece], list[_Piece], int, int]:
     """Characters -> (upright pieces, rotated pieces, visible character count, how many
     of those PDFium gave no usable character for). A drawn vertical rule (``walls``)
-    between two glyphs always ends a piece: it is a cell boundary."""
+    between two glyphs always ends a piece: it is a cell boundary.
+
+    This loop runs once per glyph, so the common case (an upright glyph continuing the
+    current piece) is written out inline: what _PieceBuilder.continues, .add and
+    ._measure and _PageFrame.box and .visible do, without their calls."""
     raw = textpage.raw
+    handle = ctypes.cast(raw, ctypes.c_void_p)
     left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
-    get_box, get_angle = pdfium_c.FPDFText_GetCharBox, pdfium_c.FPDFText_GetCharAngle
-    get_unicode = pdfium_c.FPDFText_GetUnicode
+    get_box, get_angle, get_unicode = _GET_CHAR_BOX, pdfium_c.FPDFText_GetCharAngle, _GET_UNICODE
     refs = (ctypes.byref(left), ctypes.byref(right), ctypes.byref(bottom), ctypes.byref(top))
+    ref_l, ref_r, ref_b, ref_t = refs
     upright, rotated = _PieceBuilder(), _PieceBuilder()
+    up = upright
     rotated_angle: float | None = None
     current = upright
     space = False
     visible = missing = 0
     walled = bool(walls)
+    straight = frame.rotation not in (90, 180, 270)
+    f_left, f_top = frame.left, frame.top
+    max_x, max_y = frame.width + 1, frame.height + 1
+    tall = TALL
     # One call per character for its code: FPDFText_GetText drops and remaps some
     # characters, so its string does not line up with the character indices.
     for index in _char_sequence(textpage, frame, bidi):
-        code = get_unicode(raw, index)
+        code = get_unicode(handle, index)
         ch = chr(code) if code < 0x110000 else "\ufffd"
-        if ch.isspace() or code == 0:
+        if code == 0 or ch.isspace():
             space = True
             continue
-        get_box(raw, index, *refs)
-        if left.value == right.value and bottom.value == top.value:
-            if current.active():  # a mark PDFium could not place (a combining accent): keep it in the text
+        get_box(handle, index, ref_l, ref_r, ref_b, ref_t)
+        l, r, b, t = left.value, right.value, bottom.value, top.value
+        if l == r and b == t:
+            if current.chars:  # a mark PDFium could not place (a combining accent): keep it in the text
                 current.chars.append(ch)
             continue
-        if top.value - bottom.value < 0.1:
+        if t - b < 0.1:
             _loose_box(raw, index, refs)
-        box = frame.box(left.value, right.value, bottom.value, top.value)
-        if not frame.visible(box):
-            continue
+            l, r, b, t = left.value, right.value, bottom.value, top.value
+        if straight:
+            x0, y0, x1, y1 = l - f_left, f_top - t, r - f_left, f_top - b
+        else:
+            x0, y0, x1, y1 = frame.box(l, r, b, t)
+        if not (x1 > -1 and x0 < max_x and y1 > -1 and y0 < max_y):
+            continue  # outside the crop box (see _PageFrame.visible)
         visible += 1
         if code < 0x20 or 0x80 <= code < 0xA0 or code == 0xFFFE:
             # PDFium's mark of a hyphen at a line end, or a glyph with no character (a
@@ -478,10 +508,52 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
             missing += 1
         elif code >= 0xE000:
             missing += unmapped(code)  # private use, U+FFFD
-        if (current.active() and current is upright and current.continues(box[0], box[1], box[3])
-                and not (walled and walls.between(current.last_x1, box[0], (box[1] + box[3]) / 2))):
-            current.add(ch, index, box, space)
-        elif current is rotated and rotated.near(box) and abs(get_angle(raw, index) - (rotated_angle or 0.0)) < 0.05:
+        if current is up and up.chars:
+            # _PieceBuilder.continues, inline
+            em = (up.h or up.h_other) * EM_PER_GLYPH
+            if em < 2.0:
+                em = 2.0
+            last_x1 = up.last_x1
+            gap = x0 - last_x1
+            if gap > MAX_GAP_EM * em or gap < -0.6 * em:
+                joins = False
+            elif y1 - y0 < SMALL_GLYPH_EM * em:
+                joins = up.y0 - 0.2 * em <= (y0 + y1) / 2 <= up.y1 + 0.3 * em
+            else:
+                p_y0, p_y1 = up.y0, up.y1
+                overlap = (p_y1 if p_y1 < y1 else y1) - (p_y0 if p_y0 > y0 else y0)
+                glyph, piece = y1 - y0, p_y1 - p_y0
+                joins = overlap >= 0.45 * (glyph if glyph < piece else piece)
+            if joins and walled and walls.between(last_x1, x0, (y0 + y1) / 2):
+                joins = False
+            if joins:
+                # _PieceBuilder.add and ._measure, inline
+                chars = up.chars
+                if (space or gap > 0.6 * em) and chars[-1] != " ":
+                    chars.append(" ")
+                    up.gaps.append((len(chars) - 1, gap / em, up.x1, x0))
+                chars.append(ch)
+                if x0 < up.x0:
+                    up.x0 = x0
+                if x1 > up.x1:
+                    up.x1 = x1
+                if y0 < up.y0:
+                    up.y0 = y0
+                if y1 > up.y1:
+                    up.y1 = y1
+                if ch in tall or ch.isupper() and ch > "\x7f":
+                    if y1 - y0 > up.h:
+                        up.h = y1 - y0
+                elif ch.isalpha():
+                    other = (y1 - y0) * (0.8 if ch >= "\u2e80" else 1.05)
+                    if other > up.h_other:
+                        up.h_other = other
+                up.last_x1 = (last_x1 if last_x1 >= x1 else x1) if x0 < last_x1 else x1
+                up.last_index = index
+                space = False
+                continue
+        box = (x0, y0, x1, y1)
+        if current is rotated and rotated.near(box) and abs(get_angle(raw, index) - (rotated_angle or 0.0)) < 0.05:
             rotated.add(ch, index, box, space)
         else:
             current.flush(raw)
