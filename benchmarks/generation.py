@@ -68,12 +68,18 @@ class Server:
 
 
 def start_ingot(threads: int, parallel: int, precision: str, data_dir: Path, log: Path,
-                ctx_per_slot: int = 4096, batch: int = 512) -> Server:
+                ctx_per_slot: int = 4096, batch: int = 512, draft: int | None = None) -> Server:
     env = {"INGOT_MODEL_PRECISION": precision, "INGOT_CONTEXT_LENGTH": str(ctx_per_slot),
            "INGOT_BATCH_TOKENS": str(batch)}
+    if draft is not None:
+        env["INGOT_SPECULATIVE_DRAFT_TOKENS"] = str(draft)
     proc, base = common.start_ingot(data_dir, "--threads", str(threads), "--parallel", str(parallel),
                                     "--embedding-model", "none", env=env, log=log)
-    return Server(f"ingot ({precision})", proc, base, "smollm2-135m-instruct")
+    return Server(ingot_name(precision, draft), proc, base, "smollm2-135m-instruct")
+
+
+def ingot_name(precision: str, draft: int | None) -> str:
+    return f"ingot ({precision})" if draft is None else f"ingot ({precision}, draft {draft})"
 
 
 RAG_PROMPTS = Path(__file__).resolve().parent / "rag_prompts.json"
@@ -149,17 +155,21 @@ async def one_stream(http: httpx.AsyncClient, url: str, model: str, prompt: str,
     return first - start, first, end, tokens
 
 
-def passes_so_far(server: Server) -> tuple[float, float] | None:
-    """(decode steps, llama.cpp passes) from ingot's /metrics; None for the peer."""
+def passes_so_far(server: Server) -> tuple[float, float, float, float] | None:
+    """(decode steps, llama.cpp passes, draft tokens, accepted draft tokens) from ingot's
+    /metrics; None for the peer."""
     if not server.name.startswith("ingot"):
         return None
     text = httpx.get(server.base_url.removesuffix("/v1") + "/metrics", timeout=10).text
     values = {}
     for line in text.splitlines():
-        for name in ("ingot_decode_steps_total", "ingot_decode_passes_total"):
+        for name in ("ingot_decode_steps_total", "ingot_decode_passes_total", "ingot_spec_draft_tokens_total",
+                     "ingot_spec_accepted_tokens_total"):
             if line.startswith(name + "{"):
                 values[name] = float(line.rsplit(" ", 1)[1])
-    return values.get("ingot_decode_steps_total", 0.0), values.get("ingot_decode_passes_total", 0.0)
+    return tuple(values.get(name, 0.0) for name in (  # type: ignore[return-value]
+        "ingot_decode_steps_total", "ingot_decode_passes_total", "ingot_spec_draft_tokens_total",
+        "ingot_spec_accepted_tokens_total"))
 
 
 def make_prompt(workload: str, tag: str, i: int) -> str:
@@ -185,6 +195,8 @@ async def concurrent(http: httpx.AsyncClient, server: Server, streams: int, max_
            "min_tokens": min(r[3] for r in results)}  # == max_tokens when EOG banning held
     if before and after and after[0] > before[0]:
         out["passes_per_step"] = (after[1] - before[1]) / (after[0] - before[0])
+        drafted = after[2] - before[2]
+        out["draft_acceptance"] = (after[3] - before[3]) / drafted if drafted else 0.0
     return out
 
 
@@ -231,9 +243,11 @@ def run_pair(args: argparse.Namespace, precision: str, data_dir: Path, log: Path
             server.stop()
 
     for round_no in range(args.rounds):
-        ingot = start_ingot(args.threads, args.parallel, precision, data_dir, log, args.ctx_per_slot, args.batch)
-        model_path = Path(httpx.get(f"{ingot.base_url}/metadata").json()["modelInfo"][0]["path"])
-        one(ingot, round_no)
+        for draft in args.drafts:
+            ingot = start_ingot(args.threads, args.parallel, precision, data_dir, log, args.ctx_per_slot, args.batch,
+                                draft)
+            model_path = Path(httpx.get(f"{ingot.base_url}/metadata").json()["modelInfo"][0]["path"])
+            one(ingot, round_no)
         for peer in args.peers:
             if peer == "llama-server":
                 one(start_llama_server(args.llama_server, model_path, args, log), round_no)
@@ -278,12 +292,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="sequential single-stream requests per round")
     parser.add_argument("--rounds", type=int, default=3, help="alternating ingot/peer rounds (medians reported)")
     parser.add_argument("--precisions", default="auto", help="ingot precisions to compare (comma list)")
+    parser.add_argument("--drafts", default=None,
+                        help="ingot INGOT_SPECULATIVE_DRAFT_TOKENS values to compare (comma list, 0 = no "
+                        "speculation); default: the server's own default only")
     parser.add_argument("--machine", default="", help="what to say about the machine (e.g. its load)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     args.levels = [int(n) for n in args.levels.split(",")]
     args.rag_levels = [int(n) for n in args.rag_levels.split(",")] if args.rag_levels else args.levels
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
+    args.drafts = [int(n) for n in args.drafts.split(",")] if args.drafts else [None]
     if unknown := set(args.workloads) - {"stories", "rag"}:
         parser.error(f"unknown workloads: {sorted(unknown)}")
     binary = find_llama_server(args.llama_server)
@@ -343,8 +361,9 @@ def main() -> None:
     )
     lines = []
     for precision, model_name, medians in rows:
-        for workload in args.workloads:
-            ours = medians[workload][next(n for n in medians[workload] if n.startswith("ingot"))]
+        for workload, draft in ((w, d) for w in args.workloads for d in args.drafts):
+            ours = medians[workload][ingot_name(precision, draft)]
+            variant = precision if draft is None else f"{precision}, draft {draft}"
             levels = args.rag_levels if workload == "rag" else args.levels
             for key, label, better_high in metric_rows(levels):
                 cells = []
@@ -352,16 +371,21 @@ def main() -> None:
                     theirs = medians[workload][peer]
                     ratio = ours[key] / theirs[key] if theirs.get(key) else float("nan")
                     cells.append(f"{theirs[key]:.3f} | {ratio:.2f}x{'' if better_high else ' (lower is better)'}")
-                lines.append(f"| {model_name} ({precision}) | {workload} | {label} | {ours[key]:.3f} | "
+                lines.append(f"| {model_name} ({variant}) | {workload} | {label} | {ours[key]:.3f} | "
                              + " | ".join(cells) + " |")
-        for workload in args.workloads:
-            ours = medians[workload][next(n for n in medians[workload] if n.startswith("ingot"))]
+        for workload, draft in ((w, d) for w in args.workloads for d in args.drafts):
+            ours = medians[workload][ingot_name(precision, draft)]
+            variant = precision if draft is None else f"{precision}, draft {draft}"
             levels = args.rag_levels if workload == "rag" else args.levels
             passes = [f"{n} streams: {ours[f'passes_per_step@{i}']:.2f}" for i, n in enumerate(levels)
                       if f"passes_per_step@{i}" in ours]
             if passes:
-                lines.append(f"\ningot llama.cpp passes per decode step ({precision}, {workload}): "
+                lines.append(f"\ningot llama.cpp passes per decode step ({variant}, {workload}): "
                              f"{'; '.join(passes)}.")
+            kept = [f"{n} streams: {ours[f'draft_acceptance@{i}']:.2f}" for i, n in enumerate(levels)
+                    if ours.get(f"draft_acceptance@{i}")]
+            if kept:
+                lines.append(f"\ningot draft tokens kept / sent ({variant}, {workload}): {'; '.join(kept)}.")
     common.record(header + "\n".join(lines) + "\n", write=not args.no_write)
 
 

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         default_factory=lambda: Path(os.path.expanduser("~/.local/share/ingot")),
         description="Root for all state: model cache, databases, logs.",
     )
+    models_cache_dir: Path | None = Field(
+        None,
+        description="Model cache (pulled weights, re-quantized GGUFs, ONNX exports); default data_dir/models. "
+        "Instances may share one: files are written under a per-process name and renamed into place.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 
@@ -75,6 +80,12 @@ class Settings(BaseSettings):
     max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot before 429.")
     context_length: int = Field(4096, ge=64, description="Tokens of context per sequence (capped by the model).")
     batch_tokens: int = Field(512, ge=16, description="Max tokens per llama_decode call (prefill chunk size).")
+    speculative_draft_tokens: int = Field(
+        8, ge=0, le=64,
+        description="Prompt-lookup speculative decoding (llama.cpp engine): the most draft tokens per sequence and "
+        "step, copied from where the sequence's last tokens occurred before; the length used is chosen each step "
+        "from measured acceptance and step cost. Output is identical to decoding without drafts. 0: off.",
+    )
     max_tokens_default: int | None = Field(
         None, ge=1, description="Chat completion budget when a request sets none (None: the rest of the context, "
         "as OpenAI and vLLM do); an operator's cap on open-ended requests."
@@ -222,7 +233,7 @@ class Settings(BaseSettings):
         return tuple(sources)
 
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        return self.models_cache_dir or self.data_dir / "models"
 
 
 def _yaml_path_from(init_settings: PydanticBaseSettingsSource) -> Path | None:

@@ -47,6 +47,11 @@ class _EngineGauges:
             ("ingot_decode_steps", "decode_steps", "llama_decode calls (scheduler steps)."),
             ("ingot_decode_passes", "decode_passes", "Internal llama.cpp passes (ubatches) over all decode steps."),
             ("ingot_decode_slot_moves", "slot_moves", "Sequences moved to another KV slot to close a gap."),
+            ("ingot_spec_draft_tokens", "spec_draft_tokens",
+             "Prompt-lookup draft tokens sent to llama_decode (speculative decoding)."),
+            ("ingot_spec_accepted_tokens", "spec_accepted_tokens",
+             "Draft tokens kept because the sampler picked them (accepted / draft = acceptance rate)."),
+            ("ingot_spec_steps", "spec_steps", "Sequence-steps that carried a draft."),
         ):
             counter = CounterMetricFamily(name, doc, labels=["model_name"])
             counter.add_metric([self._model], float(stats.get(key, 0)))

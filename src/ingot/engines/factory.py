@@ -53,5 +53,6 @@ def create_engine(spec: ModelSpec, settings: Settings) -> Engine:
         parallel=settings.parallel,
         batch_tokens=settings.batch_tokens,
         max_queue=settings.max_queue,
+        max_draft=settings.speculative_draft_tokens,
         chat_template=spec.chat_template,
     )

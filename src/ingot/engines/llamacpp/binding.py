@@ -165,6 +165,9 @@ class LlamaContext:
         self.kv_unified: bool = bool(params.kv_unified)
         self.memory = L.llama_get_memory(self.ctx)
         self.n_vocab = model.n_vocab
+        # Recurrent and hybrid models keep a state, not cells per position: their sequences
+        # cannot be cut back to a position (speculation needs that to drop rejected drafts).
+        self.can_trim: bool = not (L.llama_model_is_recurrent(model.model) or L.llama_model_is_hybrid(model.model))
 
     def clear_sequence(self, seq_id: int) -> None:
         L.llama_memory_seq_rm(self.memory, seq_id, -1, -1)

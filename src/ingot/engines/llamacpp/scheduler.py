@@ -41,6 +41,12 @@ from typing import Callable
 import numpy as np
 
 from ingot.engines.llamacpp.binding import Batch, LlamaContext, LlamaModel, Sampler
+from ingot.engines.llamacpp.speculation import (
+    DraftCandidate,
+    DraftTuner,
+    NgramDrafter,
+    updated_acceptance,
+)
 from ingot.engines.protocol import FinishReason, GenerationOutput, GenerationRequest, TokenLogprob
 from ingot.errors import QueueFullError
 from ingot.engines.text import TextStream
@@ -74,6 +80,9 @@ class Sequence:
     n_generated: int = 0
     text: TextStream | None = None
     prompt_logprobs: list[TokenLogprob | None] | None = None
+    drafter: NgramDrafter | None = None  # prompt-lookup drafts (speculation on), from the first sample
+    acceptance: float | None = None  # moving average of the draft tokens kept (None: no draft yet)
+    draft_match: int = 0  # n-gram length behind the draft in flight
 
     @property
     def prompt(self) -> list[int]:
@@ -100,7 +109,15 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 class Scheduler:
     """Owns the llama.cpp context; all KV and sampler state is touched only by its thread."""
 
-    def __init__(self, model: LlamaModel, ctx: LlamaContext, n_slots: int, batch_tokens: int, max_queue: int) -> None:
+    def __init__(
+        self,
+        model: LlamaModel,
+        ctx: LlamaContext,
+        n_slots: int,
+        batch_tokens: int,
+        max_queue: int,
+        max_draft: int = 0,
+    ) -> None:
         self.model = model
         self.ctx = ctx
         self.n_slots = n_slots
@@ -119,6 +136,13 @@ class Scheduler:
         self._passes = 0  # internal passes (ubatches) over all steps
         self._last_passes = 0
         self._moves = 0  # sequences moved to another slot to close a gap
+        # Prompt-lookup speculation (speculation.py): off when max_draft is 0, or when the
+        # model's memory cannot drop the rejected draft cells (recurrent / hybrid models).
+        self.max_draft = max_draft if ctx.can_trim else 0
+        self._tuner = DraftTuner(self.max_draft, ctx.n_ubatch, sequential=not ctx.kv_unified)
+        self._drafted = 0  # draft tokens sent to llama_decode
+        self._accepted = 0  # of those, kept
+        self._spec_steps = 0  # steps that carried drafts
         self._stop = False
         self._error: BaseException | None = None
         self._step_seconds = 0.05  # moving average, for Retry-After
@@ -158,6 +182,9 @@ class Scheduler:
                 "decode_passes": self._passes,
                 "decode_passes_last": self._last_passes,
                 "slot_moves": self._moves,
+                "spec_draft_tokens": self._drafted,
+                "spec_accepted_tokens": self._accepted,
+                "spec_steps": self._spec_steps,
             }
 
     def retry_after(self) -> int:
@@ -309,11 +336,11 @@ class Scheduler:
         self.ctx.clear_sequence(slot)
         self._slot_tokens[slot] = []
 
-    def _prefill_chunks(self, active: list[Sequence]) -> dict[int, int]:
+    def _prefill_chunks(self, active: list[Sequence], decode_rows: int) -> dict[int, int]:
         """Prompt tokens each prefilling sequence gets this step (slot -> count): what the
-        decoding sequences leave of the budget, in admission order (first come, first
-        prefilled)."""
-        budget = self.batch_tokens - sum(1 for seq in active if seq.next_token is not None)
+        decoding sequences' ``decode_rows`` leave of the budget, in admission order (first
+        come, first prefilled)."""
+        budget = self.batch_tokens - decode_rows
         chunks: dict[int, int] = {}
         for seq in active:
             if budget <= 0:
@@ -323,29 +350,59 @@ class Scheduler:
                 budget -= chunks[seq.slot]
         return chunks
 
+    def _drafts(self, decoding: list[Sequence], chunks: dict[int, int]) -> dict[int, list[int]]:
+        """Prompt-lookup drafts for this step's decoding sequences (slot -> draft), all cut
+        to the length the tuner finds fastest; empty when speculation does not pay."""
+        if self.max_draft <= 0 or not decoding:
+            return {}
+        # Drafts may take at most half of what prefilling sequences would get, so a burst
+        # of speculation never starves a waiting prompt.
+        room = self.batch_tokens - len(decoding)
+        if chunks:
+            room //= 2
+        cap = min(self.max_draft, room // len(decoding))
+        if cap <= 0:
+            return {}
+        candidates = []
+        for seq in decoding:
+            if seq.drafter is None:
+                continue
+            pos = len(seq.prompt) + seq.n_generated - 1  # the next token's position
+            limit = min(cap, seq.max_tokens - seq.n_generated - 1, self.ctx.n_ctx_seq - 1 - pos)
+            draft, match = seq.drafter.propose(limit)
+            seq.draft_match = match
+            candidates.append(DraftCandidate(seq.slot, draft, match, seq.acceptance))
+        length = self._tuner.choose(candidates, sorted(chunks.items()))
+        return {c.slot: c.draft[:length] for c in candidates if length and c.draft}
+
     def _step(self, active: list[Sequence]) -> None:
         started = time.monotonic()
         batch = self._batch
         batch.clear()
         sample_at: list[tuple[Sequence, int]] = []  # sequences that sample after this decode
+        verify_at: list[tuple[Sequence, int, list[int]]] = []  # (seq, first row, draft) with drafts
         prompt_rows: list[tuple[Sequence, int, int]] = []  # (seq, first prompt pos, first batch index)
         decoded: list[tuple[Sequence, list[int]]] = []  # tokens entering each slot's KV
 
-        chunks = self._prefill_chunks(active)
+        decoding = [seq for seq in active if seq.next_token is not None]
+        chunks = self._prefill_chunks(active, len(decoding))
+        drafts = self._drafts(decoding, chunks)
+        if drafts:
+            chunks = self._prefill_chunks(active, len(decoding) + sum(map(len, drafts.values())))
         # Slot order: llama.cpp keeps consecutive sequence ids in one pass (see the module doc).
         for seq in sorted(active, key=lambda s: s.slot):
             if seq.next_token is not None:
-                pos = len(seq.prompt) + seq.n_generated - 1
-                sample_at.append((seq, batch.add(seq.next_token, pos, seq.slot, True)))
-                decoded.append((seq, [seq.next_token]))
+                self._add_decode_rows(seq, drafts.get(seq.slot, []), sample_at, verify_at, decoded)
             elif seq.slot in chunks:
                 self._add_prompt_chunk(seq, chunks[seq.slot], sample_at, prompt_rows, decoded)
 
         self._count_passes(batch, len(active))
+        decode_started = time.monotonic()
         rc = self.ctx.decode(batch)
         if rc != 0:
             self._fail_step(active, rc)
             return
+        self._tuner.observe_step(self._last_passes, batch.size, time.monotonic() - decode_started)
         for seq, tokens in decoded:
             self._slot_tokens[seq.slot].extend(tokens)
 
@@ -353,9 +410,59 @@ class Scheduler:
             self._collect_prompt_logprobs(seq, start, first_index)
         for seq, index in sample_at:
             self._sample(seq, index)
+        for seq, first_index, draft in verify_at:
+            self._verify(seq, first_index, draft)
 
         elapsed = time.monotonic() - started
         self._step_seconds = 0.9 * self._step_seconds + 0.1 * elapsed
+
+    def _add_decode_rows(
+        self,
+        seq: Sequence,
+        draft: list[int],
+        sample_at: list[tuple[Sequence, int]],
+        verify_at: list[tuple[Sequence, int, list[int]]],
+        decoded: list[tuple[Sequence, list[int]]],
+    ) -> None:
+        """Append a decoding sequence's next token, and its draft after it (every row with
+        logits: each one is sampled to check the draft token that follows it)."""
+        pos = len(seq.prompt) + seq.n_generated - 1
+        index = self._batch.add(seq.next_token, pos, seq.slot, True)
+        for offset, token in enumerate(draft, start=1):
+            self._batch.add(token, pos + offset, seq.slot, True)
+        decoded.append((seq, [seq.next_token, *draft]))
+        if draft:
+            verify_at.append((seq, index, draft))
+            self._drafted += len(draft)
+            self._spec_steps += 1
+        else:
+            sample_at.append((seq, index))
+
+    def _verify(self, seq: Sequence, first_index: int, draft: list[int]) -> None:
+        """Sample a drafted sequence row by row: keep each draft token its row's sampler
+        picks, stop at the first it does not (that sample is the real next token) or when
+        the sequence finishes, and drop the KV cells of the draft tokens not kept."""
+        slot = seq.slot
+        first_pos = len(seq.prompt) + seq.n_generated - 1
+        rows = len(draft) + 1
+        kept_rows = rows
+        for row in range(rows):
+            if not self._sample(seq, first_index + row):
+                kept_rows = row + 1
+                break
+            if row < len(draft) and seq.next_token == draft[row]:
+                continue  # that token is already in the KV cache, at the next row
+            kept_rows = row + 1
+            break
+        accepted = kept_rows - 1
+        self._accepted += accepted
+        seq.acceptance = updated_acceptance(seq.acceptance, len(draft), accepted)
+        self._tuner.observe_verify(seq.draft_match, len(draft), accepted)
+        if kept_rows < rows:
+            keep = first_pos + kept_rows
+            if not self.ctx.trim_sequence(slot, keep):
+                raise RuntimeError(f"llama.cpp could not drop rejected draft cells of slot {slot}")
+            del self._slot_tokens[slot][keep:]
 
     def _add_prompt_chunk(
         self,
@@ -431,13 +538,14 @@ class Scheduler:
                 )
         return entry
 
-    def _sample(self, seq: Sequence, index: int) -> None:
+    def _sample(self, seq: Sequence, index: int) -> bool:
+        """Sample the token at batch row ``index``; deliver it; True if the sequence goes on."""
         params = seq.request.params
         if seq.text is None:
             seq.text = TextStream(params.stop, params.include_stop_str_in_output)
         if seq.max_tokens == 0:  # echo-only scoring request: nothing to generate
             self._finish(seq, "", [], None, "length", None)
-            return
+            return False
         logprob_entry = None
         if params.logprobs is not None:
             row = log_softmax(self.ctx.logits_row(index))
@@ -449,17 +557,22 @@ class Scheduler:
         if (self.model.is_eog(token) and not params.ignore_eos) or token in params.stop_token_ids:
             stop_reason = token if token in params.stop_token_ids else None
             self._finish(seq, seq.text.finish(), [token], logprob_entry, "stop", stop_reason)
-            return
+            return False
         delta, stop = seq.text.push(self.model.piece(token))
         if stop is not None:
             self._finish(seq, delta, [token], logprob_entry, "stop", stop)
-            return
+            return False
         context_full = len(seq.prompt) + seq.n_generated >= self.ctx.n_ctx_seq
         if seq.n_generated >= seq.max_tokens or context_full:
             self._finish(seq, delta + seq.text.finish(), [token], logprob_entry, "length", None)
-            return
+            return False
         seq.next_token = token
+        if seq.drafter is not None:
+            seq.drafter.extend([token])
+        elif self.max_draft:
+            seq.drafter = NgramDrafter(seq.prompt + [token])
         seq.deliver(self._output(seq, delta, [token], logprob_entry, None, None))
+        return True
 
     def _finish(
         self,
