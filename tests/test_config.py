@@ -9,12 +9,19 @@ from ingot.config import SettingsError, load_settings
 
 def test_defaults(monkeypatch, tmp_path):
     monkeypatch.delenv("INGOT_THREADS", raising=False)
+    monkeypatch.delenv("INGOT_MODELS_CACHE_DIR", raising=False)
     monkeypatch.setenv("INGOT_DATA_DIR", str(tmp_path))
     s = load_settings()
     assert s.model == "smollm2-135m-instruct"
     assert s.threads >= 1 and s.parallel == 8
     assert s.data_dir == tmp_path
     assert s.models_dir() == tmp_path / "models"
+
+
+def test_a_shared_model_cache_is_outside_the_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("INGOT_DATA_DIR", str(tmp_path / "one"))
+    monkeypatch.setenv("INGOT_MODELS_CACHE_DIR", str(tmp_path / "shared-models"))
+    assert load_settings().models_dir() == tmp_path / "shared-models"
 
 
 def test_precedence_yaml_env_flags(monkeypatch, tmp_path):

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingot.embeddings.fast_tokenizer import load_tokenizer
 from ingot.embeddings.protocol import EncoderInfo, HFTokenizerEncoder, pad_batch
 
 
@@ -70,9 +71,8 @@ class OnnxEncoder(HFTokenizerEncoder):
         passage_prefix: str = "",
     ) -> None:
         import onnxruntime as ort
-        from transformers import AutoTokenizer
 
-        self._tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+        self._tokenizer = load_tokenizer(folder)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1

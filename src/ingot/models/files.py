@@ -69,9 +69,15 @@ def derived_file(target: Path, source_sha: str, make: Callable[[Path], None]) ->
         if recorded.get("source_sha256") == source_sha and recorded.get("sha256") == sha256_of(target):
             return target, recorded["sha256"]
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".partial")
-    make(partial)
-    os.replace(partial, target)
-    digest = sha256_of(target)
-    manifest.write_text(json.dumps({"source_sha256": source_sha, "sha256": digest}))
+    # Per-process names: instances sharing one model cache may build the same file at once.
+    partial = target.with_suffix(f".{os.getpid()}.partial")
+    try:
+        make(partial)
+        digest = sha256_of(partial)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    manifest_partial = manifest.with_suffix(f".{os.getpid()}.partial")
+    manifest_partial.write_text(json.dumps({"source_sha256": source_sha, "sha256": digest}))
+    os.replace(manifest_partial, manifest)
     return target, digest
