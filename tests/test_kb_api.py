@@ -97,6 +97,15 @@ def test_filter_values_are_data_not_expressions(kb_server, docs_collection, valu
     assert result["data"] == []
 
 
+@pytest.mark.parametrize("field", ["sources", "document_ids"])
+def test_a_control_character_in_a_filter_value_is_the_callers_400(kb_server, docs_collection, field: str) -> None:
+    # No stored name or id holds one (uploads drop them); PostgreSQL refuses a NUL outright.
+    response = httpx.post(f"{kb_server.base_url}/search",
+                          json={"collection": "docs", "query": "typewriter", "filter": {field: ["a\x00b"]}}, timeout=60)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["type"] == "invalid_request_error"
+
+
 def test_changed_file_replaces_the_document(kb_server) -> None:
     base = kb_server.base_url
     assert httpx.post(f"{base}/collections", json={"name": "replace_me"}).status_code == 201

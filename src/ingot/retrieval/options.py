@@ -12,7 +12,9 @@ from ingot.wire import WireModel
 from ingot.retrieval.service import RetrievalService, SearchResult
 from ingot.store.protocol import Filter
 
-Short = Annotated[str, Field(min_length=1, max_length=1024)]
+# No control characters: a NUL cannot be stored in any file name or id, and PostgreSQL
+# refuses it in a query parameter (which would surface as a 503, not the caller's 400).
+Short = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class SearchFilter(WireModel):
