@@ -52,27 +52,47 @@ def test_a_draft_may_run_into_the_tail_it_repeats() -> None:
     assert match == 3 and draft == [3]  # only what exists after the earlier match
 
 
+def _memory_bound(tuner: DraftTuner) -> DraftTuner:
+    """Feed the tuner steps timed like a memory-bound CPU: 20 ms per pass, 5 ms per row."""
+    for rows in (1, 2, 4, 8, 3, 6):
+        tuner.observe_step(1, rows, 0.020 + 0.005 * rows)
+    return tuner
+
+
 def test_the_tuner_drafts_when_kept_tokens_pay_for_the_rows() -> None:
     tuner = DraftTuner(max_draft=8, n_ubatch=512, sequential=True)
     draft = list(range(8))
+    tuner.acceptance_by_match[4] = 0.95  # drafts from 4-token matches have been kept lately
     sure = tuner.choose([DraftCandidate(0, draft, 4, 0.95)], [])
-    tuner.acceptance_by_match[2] = 0.02  # what drafts from 2-token matches have kept lately
+    tuner.acceptance_by_match[2] = 0.02  # ... and from 2-token matches hardly ever
     unlikely = tuner.choose([DraftCandidate(0, draft, 2, 0.02)], [])
     assert sure >= 4
     assert unlikely == 0
+
+
+def test_compute_bound_steps_make_drafts_shorter() -> None:
+    """Where a row costs as much as a pass (this VM at one thread) drafts pay only when
+    almost surely kept; where passes dominate (memory-bound) they pay far sooner."""
+    draft = list(range(8))
+    candidates = [DraftCandidate(s, draft, 3, 0.7) for s in range(4)]
+    compute_bound = DraftTuner(max_draft=8, n_ubatch=512, sequential=True)
+    for rows in (1, 2, 4, 8, 3, 6):
+        compute_bound.observe_step(1, rows, 0.005 + 0.010 * rows)
+    memory_bound = _memory_bound(DraftTuner(max_draft=8, n_ubatch=512, sequential=True))
+    assert compute_bound.choose(candidates, []) == 0
+    assert memory_bound.choose(candidates, []) > 0
     # One stream pays a pass per step whatever it sends; eight pay it once between them,
     # so the same acceptance buys a shorter draft each.
-    crowd = tuner.choose([DraftCandidate(s, draft, 3, 0.6) for s in range(8)], [])
-    alone = tuner.choose([DraftCandidate(0, draft, 3, 0.6)], [])
+    crowd = memory_bound.choose([DraftCandidate(s, draft, 3, 0.6) for s in range(8)], [])
+    alone = memory_bound.choose([DraftCandidate(0, draft, 3, 0.6)], [])
     assert crowd < alone
 
 
 def test_the_tuner_counts_the_passes_uneven_drafts_cost() -> None:
-    tuner = DraftTuner(max_draft=4, n_ubatch=512, sequential=True)
+    tuner = _memory_bound(DraftTuner(max_draft=4, n_ubatch=512, sequential=True))
     # Slots 0 and 2 have drafts, 1 and 3 none: any draft splits the step into extra passes.
-    candidates = [DraftCandidate(s, [1, 2, 3, 4] if s % 2 == 0 else [], 3 if s % 2 == 0 else 0, 0.6)
-                  for s in range(4)]
-    assert tuner.choose(candidates, []) == 0
+    uneven = [DraftCandidate(s, [1, 2, 3, 4] if s % 2 == 0 else [], 3 if s % 2 == 0 else 0, 0.6) for s in range(4)]
+    assert tuner.choose(uneven, []) == 0
     assert tuner.choose([DraftCandidate(s, [1, 2, 3, 4], 3, 0.6) for s in range(4)], []) > 0
 
 

@@ -402,7 +402,8 @@ class Scheduler:
         if rc != 0:
             self._fail_step(active, rc)
             return
-        self._tuner.observe_step(self._last_passes, batch.size, time.monotonic() - decode_started)
+        if not chunks:  # the cost model is of decode rows (all with logits), not prompt chunks
+            self._tuner.observe_step(self._last_passes, batch.size, time.monotonic() - decode_started)
         for seq, tokens in decoded:
             self._slot_tokens[seq.slot].extend(tokens)
 

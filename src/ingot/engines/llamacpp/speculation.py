@@ -33,9 +33,12 @@ from dataclasses import dataclass
 
 from ingot.engines.llamacpp.binding import ubatch_count
 
-# Before any step is timed: one llama.cpp pass costs about as much as this many extra
-# batch rows (a 135M q8_0 model at 1 thread: ~20 ms per pass, ~5.6 ms per row).
-PRIOR_PASS_ROWS = 3.6
+# Before decode steps of different sizes are timed: one llama.cpp pass costs about as much
+# as this many extra batch rows. Measured on the 2-core test VM, SmolLM2-135M q8_0 at 1
+# thread: 1, 2, 3, 5, 9 rows of one sequence took 19, 32, 47, 60, 100 ms (~9 ms per pass,
+# ~10 ms per row: compute-bound even at one row); other CPUs and thread counts are far
+# more memory-bound, which the online fit finds.
+PRIOR_PASS_ROWS = 1.0
 # Acceptance rate per matched n-gram length before any draft of that length was verified
 # (longer matches are more often a real copy); then a moving average over all sequences.
 PRIOR_ACCEPTANCE_BY_MATCH = {1: 0.35, 2: 0.5, 3: 0.65, 4: 0.75}
@@ -156,7 +159,7 @@ class DraftTuner:
             return 0
         pass_rows = self.pass_cost_in_rows()
         longest = min(self.max_draft, max(len(c.draft) for c in candidates))
-        best_k, best_rate = 0, 0.0
+        best_k, best_rate, previous = 0, 0.0, 0.0
         acceptance = [self.estimate(c) for c in candidates]
         for k in range(0, longest + 1):
             kept = sum(_expected_kept(a, min(k, len(c.draft))) for c, a in zip(candidates, acceptance))
@@ -165,8 +168,13 @@ class DraftTuner:
             passes = ubatch_count([list(r) for r in runs], self.n_ubatch, self.sequential)
             rows = sum(n for _, n in runs)
             rate = (len(candidates) + kept) / (pass_rows * passes + rows)
+            if k >= 2 and rate <= previous:
+                # From k = 1 on the passes stay put, kept tokens grow ever more slowly and
+                # rows linearly: the rate has one peak, so stop past it (this runs every step).
+                break
             if rate > best_rate * 1.0001:
                 best_k, best_rate = k, rate
+            previous = rate
         return best_k
 
 
