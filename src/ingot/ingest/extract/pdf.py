@@ -41,6 +41,7 @@ import bisect
 import ctypes
 import re
 import statistics
+import struct
 import threading
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable
@@ -345,6 +346,8 @@ class _PieceBuilder:
     def _splits(self) -> list[tuple[int, float, float]]:
         """Where the line has a gap much wider than its word spaces: a gutter between
         columns or between table cells that the content stream drew in one go."""
+        if not any(g > PIECE_GAP_EM for _, g, _, _ in self.gaps):
+            return []  # every split needs a gap wider than PIECE_GAP_EM: the common case, a line of words
         words = sorted(g for _, g, _, _ in self.gaps if g <= PIECE_GAP_EM)
         limit = max(PIECE_GAP_EM, 3 * words[len(words) // 2]) if len(words) >= 2 else LONE_GAP_EM
         text = "".join(self.chars)
@@ -393,15 +396,16 @@ def _is_bold(raw_textpage, index: int) -> bool:
 
 
 _LOOSE = pdfium_c.FS_RECTF()
+_EDGES = struct.Struct("4d")  # a character box as FPDFText_GetCharBox writes it: left, right, bottom, top
 
 
-def _loose_box(raw, index: int, refs) -> None:
+def _loose_box(raw, index: int, edges) -> None:
     """Replace a flat character box (a glyph without an outline: a font that is not
-    embedded, the invisible font of a scanner's OCR layer) by the box the font's ascent
-    and descent give; the layout needs glyph heights."""
+    embedded, the invisible font of a scanner's OCR layer), in ``edges`` (left, right,
+    bottom, top), by the box the font's ascent and descent give; the layout needs glyph
+    heights."""
     if pdfium_c.FPDFText_GetLooseCharBox(raw, index, ctypes.byref(_LOOSE)):
-        for ref, value in zip(refs, (_LOOSE.left, _LOOSE.right, _LOOSE.bottom, _LOOSE.top)):
-            ref._obj.value = value
+        edges[:] = (_LOOSE.left, _LOOSE.right, _LOOSE.bottom, _LOOSE.top)
 
 
 def _char_sequence(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool) -> Iterable[int]:
@@ -457,15 +461,18 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
     of those PDFium gave no usable character for). A drawn vertical rule (``walls``)
     between two glyphs always ends a piece: it is a cell boundary.
 
-    This loop runs once per glyph, so the common case (an upright glyph continuing the
-    current piece) is written out inline: what _PieceBuilder.continues, .add and
-    ._measure and _PageFrame.box and .visible do, without their calls."""
+    This loop runs once per glyph (a million times for a 600-page document), so the
+    common case, an upright glyph continuing the current piece, is written out inline:
+    what _PieceBuilder.continues, .add and ._measure and _PageFrame.box and .visible do,
+    on local copies of the upright piece's extent (``p_*``, written back to ``up``
+    before any other _PieceBuilder method sees it)."""
     raw = textpage.raw
     handle = ctypes.cast(raw, ctypes.c_void_p)
-    left, right, bottom, top = ctypes.c_double(), ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+    edges = (ctypes.c_double * 4)()  # left, right, bottom, top: read in one go by _EDGES.unpack_from
     get_box, get_angle, get_unicode = _GET_CHAR_BOX, pdfium_c.FPDFText_GetCharAngle, _GET_UNICODE
-    refs = (ctypes.byref(left), ctypes.byref(right), ctypes.byref(bottom), ctypes.byref(top))
+    refs = tuple(ctypes.byref(edges, k * ctypes.sizeof(ctypes.c_double)) for k in range(4))
     ref_l, ref_r, ref_b, ref_t = refs
+    read_edges = _EDGES.unpack_from
     upright, rotated = _PieceBuilder(), _PieceBuilder()
     up = upright
     rotated_angle: float | None = None
@@ -477,23 +484,29 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
     f_left, f_top = frame.left, frame.top
     max_x, max_y = frame.width + 1, frame.height + 1
     tall = TALL
+    fast = False  # current is up, up has characters, and the p_* locals hold its extent
+    p_x0 = p_y0 = p_x1 = p_y1 = p_h = p_ho = p_last = em = 0.0
+    chars: list[str] = []
     # One call per character for its code: FPDFText_GetText drops and remaps some
     # characters, so its string does not line up with the character indices.
     for index in _char_sequence(textpage, frame, bidi):
         code = get_unicode(handle, index)
+        if code == 32:
+            space = True
+            continue
         ch = chr(code) if code < 0x110000 else "\ufffd"
         if code == 0 or ch.isspace():
             space = True
             continue
         get_box(handle, index, ref_l, ref_r, ref_b, ref_t)
-        l, r, b, t = left.value, right.value, bottom.value, top.value
+        l, r, b, t = read_edges(edges)
         if l == r and b == t:
             if current.chars:  # a mark PDFium could not place (a combining accent): keep it in the text
                 current.chars.append(ch)
             continue
         if t - b < 0.1:
-            _loose_box(raw, index, refs)
-            l, r, b, t = left.value, right.value, bottom.value, top.value
+            _loose_box(raw, index, edges)
+            l, r, b, t = read_edges(edges)
         if straight:
             x0, y0, x1, y1 = l - f_left, f_top - t, r - f_left, f_top - b
         else:
@@ -508,50 +521,47 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
             missing += 1
         elif code >= 0xE000:
             missing += unmapped(code)  # private use, U+FFFD
-        if current is up and up.chars:
+        if fast:
             # _PieceBuilder.continues, inline
-            em = (up.h or up.h_other) * EM_PER_GLYPH
-            if em < 2.0:
-                em = 2.0
-            last_x1 = up.last_x1
-            gap = x0 - last_x1
+            gap = x0 - p_last
             if gap > MAX_GAP_EM * em or gap < -0.6 * em:
                 joins = False
             elif y1 - y0 < SMALL_GLYPH_EM * em:
-                joins = up.y0 - 0.2 * em <= (y0 + y1) / 2 <= up.y1 + 0.3 * em
+                joins = p_y0 - 0.2 * em <= (y0 + y1) / 2 <= p_y1 + 0.3 * em
             else:
-                p_y0, p_y1 = up.y0, up.y1
                 overlap = (p_y1 if p_y1 < y1 else y1) - (p_y0 if p_y0 > y0 else y0)
                 glyph, piece = y1 - y0, p_y1 - p_y0
                 joins = overlap >= 0.45 * (glyph if glyph < piece else piece)
-            if joins and walled and walls.between(last_x1, x0, (y0 + y1) / 2):
+            if joins and walled and walls.between(p_last, x0, (y0 + y1) / 2):
                 joins = False
             if joins:
                 # _PieceBuilder.add and ._measure, inline
-                chars = up.chars
                 if (space or gap > 0.6 * em) and chars[-1] != " ":
                     chars.append(" ")
-                    up.gaps.append((len(chars) - 1, gap / em, up.x1, x0))
+                    up.gaps.append((len(chars) - 1, gap / em, p_x1, x0))
                 chars.append(ch)
-                if x0 < up.x0:
-                    up.x0 = x0
-                if x1 > up.x1:
-                    up.x1 = x1
-                if y0 < up.y0:
-                    up.y0 = y0
-                if y1 > up.y1:
-                    up.y1 = y1
+                if x0 < p_x0:
+                    p_x0 = x0
+                if x1 > p_x1:
+                    p_x1 = x1
+                if y0 < p_y0:
+                    p_y0 = y0
+                if y1 > p_y1:
+                    p_y1 = y1
                 if ch in tall or ch.isupper() and ch > "\x7f":
-                    if y1 - y0 > up.h:
-                        up.h = y1 - y0
+                    if y1 - y0 > p_h:
+                        p_h = y1 - y0
+                        em = max((p_h or p_ho) * EM_PER_GLYPH, 2.0)
                 elif ch.isalpha():
                     other = (y1 - y0) * (0.8 if ch >= "\u2e80" else 1.05)
-                    if other > up.h_other:
-                        up.h_other = other
-                up.last_x1 = (last_x1 if last_x1 >= x1 else x1) if x0 < last_x1 else x1
+                    if other > p_ho:
+                        p_ho = other
+                        em = max((p_h or p_ho) * EM_PER_GLYPH, 2.0)
+                p_last = (p_last if p_last >= x1 else x1) if x0 < p_last else x1
                 up.last_index = index
                 space = False
                 continue
+            up.x0, up.y0, up.x1, up.y1, up.h, up.h_other, up.last_x1 = p_x0, p_y0, p_x1, p_y1, p_h, p_ho, p_last
         box = (x0, y0, x1, y1)
         if current is rotated and rotated.near(box) and abs(get_angle(raw, index) - (rotated_angle or 0.0)) < 0.05:
             rotated.add(ch, index, box, space)
@@ -564,7 +574,14 @@ def _read_pieces(textpage: pdfium.PdfTextPage, frame: _PageFrame, bidi: bool = F
             else:
                 current, rotated_angle = upright, None
             current.start(ch, index, box)
+        fast = current is up
+        if fast:
+            p_x0, p_y0, p_x1, p_y1, p_h, p_ho, p_last = up.x0, up.y0, up.x1, up.y1, up.h, up.h_other, up.last_x1
+            em = max((p_h or p_ho) * EM_PER_GLYPH, 2.0)
+            chars = up.chars
         space = False
+    if fast:
+        up.x0, up.y0, up.x1, up.y1, up.h, up.h_other, up.last_x1 = p_x0, p_y0, p_x1, p_y1, p_h, p_ho, p_last
     current.flush(raw)
     return upright.pieces, rotated.pieces, visible, missing
 
@@ -1078,15 +1095,22 @@ def _doc_styles(pages: list[_PageText]) -> _Styles:
 
 
 def _heading_level(block: _Block, styles: _Styles) -> float | None:
-    """A sort key for headings (bigger is more important), or None for body text."""
-    text = _cell_text(block)
-    if len(block.lines) > 3 or len(text) > 200 or not _wordy(text):
+    """A sort key for headings (bigger is more important), or None for body text.
+    Body text, set in the body size and weight, is told apart by its style alone: its
+    text (joined from its lines) is only looked at for blocks styled like headings."""
+    if len(block.lines) > 3:
         return None
-    if block.h >= 1.18 * styles.body_h:
-        return block.h + (0.5 if block.bold else 0.0)
-    if (block.bold and not styles.body_bold and len(block.lines) <= 2 and len(text) <= 120
-            and block.h >= 0.9 * styles.body_h and not re.search(r"[.,;]$", text)):
-        return block.h
+    h, bold = block.h, block.bold
+    large = h >= 1.18 * styles.body_h
+    if not large and not (bold and not styles.body_bold and len(block.lines) <= 2 and h >= 0.9 * styles.body_h):
+        return None
+    text = _cell_text(block)
+    if len(text) > 200 or not _wordy(text):
+        return None
+    if large:
+        return h + (0.5 if bold else 0.0)
+    if len(text) <= 120 and not re.search(r"[.,;]$", text):
+        return h
     return None
 
 
