@@ -18,12 +18,12 @@ import re
 import sys
 from pathlib import Path
 
-import common
+# Kept light on purpose: the extraction forkserver re-runs this script (as __mp_main__) in
+# every child it forks, so anything imported here is paid once per extracted file (httpx
+# through ``common`` cost 0.14-0.21 s per child, more than a small PDF's extraction).
+# Heavy imports live inside main().
 
-from ingot.ingest.render import to_markdown
-from ingot.ingest.runner import extract_path
-
-DOCS = common.SHARED_DATA / "docs"
+DOCS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "docs"  # common.SHARED_DATA / "docs"
 DOCLING = DOCS / "docling" / "tests" / "data"
 BIG_PDF = DOCS / "unstructured" / "example-docs" / "pdf" / "DA-619p.pdf"
 MARKUP = re.compile(r"[|#*_`>\-]+|<!--.*?-->", re.S)
@@ -46,6 +46,11 @@ def groundtruth_for(source: Path) -> Path | None:
 
 
 def main() -> None:
+    import common
+
+    from ingot.ingest.render import to_markdown
+    from ingot.ingest.runner import extract_path
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()

@@ -23,7 +23,11 @@ DEFAULT_TIMEOUT_S = 120.0
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 DEFAULT_MEMORY_BYTES = 4 * 1024**3
 
-_PRELOAD = ["ingot.ingest.forkserver_preload", "ingot.ingest.extract", "ingot.ingest.elements"]
+# Imported once in the forkserver, so each forked child starts with them: the PDF module
+# (pypdfium2 and its ctypes bindings, ~0.1-0.15 s) was otherwise imported again per file.
+# PDFium initialises at import in the single-threaded forkserver, before any fork.
+_PRELOAD = ["ingot.ingest.forkserver_preload", "ingot.ingest.extract", "ingot.ingest.elements",
+            "ingot.ingest.extract.pdf"]
 
 
 @dataclass
