@@ -89,6 +89,11 @@ class Sequence:
         return self.request.prompt_token_ids
 
     @property
+    def next_pos(self) -> int:
+        """The KV position the sampled, not yet decoded ``next_token`` goes to."""
+        return len(self.prompt) + self.n_generated - 1
+
+    @property
     def prefilling(self) -> bool:
         return self.n_prefilled < len(self.prompt)
 
@@ -367,7 +372,7 @@ class Scheduler:
         for seq in decoding:
             if seq.drafter is None:
                 continue
-            pos = len(seq.prompt) + seq.n_generated - 1  # the next token's position
+            pos = seq.next_pos
             limit = min(cap, seq.max_tokens - seq.n_generated - 1, self.ctx.n_ctx_seq - 1 - pos)
             draft, match = seq.drafter.propose(limit)
             seq.draft_match = match
@@ -427,7 +432,7 @@ class Scheduler:
     ) -> None:
         """Append a decoding sequence's next token, and its draft after it (every row with
         logits: each one is sampled to check the draft token that follows it)."""
-        pos = len(seq.prompt) + seq.n_generated - 1
+        pos = seq.next_pos
         index = self._batch.add(seq.next_token, pos, seq.slot, True)
         for offset, token in enumerate(draft, start=1):
             self._batch.add(token, pos + offset, seq.slot, True)
@@ -444,7 +449,7 @@ class Scheduler:
         picks, stop at the first it does not (that sample is the real next token) or when
         the sequence finishes, and drop the KV cells of the draft tokens not kept."""
         slot = seq.slot
-        first_pos = len(seq.prompt) + seq.n_generated - 1
+        first_pos = seq.next_pos
         rows = len(draft) + 1
         kept_rows = rows
         for row in range(rows):
