@@ -18,6 +18,12 @@ Workloads (``--workloads``): ``stories`` (short prompts, free generation) and ``
 (three ~150-word passages and a question, from benchmarks/rag_prompts.json). Every request
 starts with a tag unique to the run, so no server reuses a cached prompt prefix.
 
+Before measuring, each server gets one short request and one unmeasured burst of
+``--parallel`` streams (every slot used once, nothing queued): the first burst on a fresh
+process is ~3x slower on both servers (first prefill of several sequences: 1.45 s TTFT for
+ingot, 1.62 s for llama-server; 0.45 s afterwards), which would otherwise make the first
+level look slower than its repeat.
+
 Measured per server, all on one server process, in the order of ``--levels`` (default
 1, 8, 16, 32 and 8 again: the repeat shows whether a burst leaves the process slower):
 - single stream: decode tok/s (tokens after the first / time after the first) and TTFT,
@@ -201,11 +207,12 @@ async def concurrent(http: httpx.AsyncClient, server: Server, streams: int, max_
 
 
 async def measure(server: Server, levels: list[int], max_tokens: int, runs: int,
-                  workload: str = "stories", tag: str = "") -> dict[str, float]:
+                  workload: str = "stories", tag: str = "", warm_streams: int = 8) -> dict[str, float]:
     url = f"{server.base_url}/chat/completions"
     out: dict[str, float] = {}
     async with httpx.AsyncClient(timeout=1800) as http:
         await one_stream(http, url, server.model, "Warm up.", 8)
+        await concurrent(http, server, warm_streams, 8, tag=f"{tag}warm-")
         singles = []
         ttfts = []
         for i in range(runs):
@@ -235,7 +242,8 @@ def run_pair(args: argparse.Namespace, precision: str, data_dir: Path, log: Path
             for workload in args.workloads:
                 tag = f"r{round_no}{workload[0]}-"
                 levels = args.rag_levels if workload == "rag" else args.levels
-                result = asyncio.run(measure(server, levels, args.max_tokens, args.runs, workload, tag))
+                result = asyncio.run(measure(server, levels, args.max_tokens, args.runs, workload, tag,
+                                             warm_streams=args.parallel))
                 rounds[workload].setdefault(server.name, []).append(result)
                 print(f"[bench] round {round_no} {server.name} {workload}: "
                       f"{ {k: round(v, 3) for k, v in result.items()} }", file=sys.stderr, flush=True)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -7,6 +10,34 @@ import pytest
 from serverutil import RunningServer
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+_MODELS_CACHE_ENV = "INGOT_MODELS_CACHE_DIR"
+_own_models_cache: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One model cache for every server and CLI the session starts, whatever its data dir:
+    the re-quantized chat model and the ONNX export are built once, not once per fresh data
+    dir (~25 s each on 2 busy cores). xdist workers inherit the controller's directory; the
+    cache is safe to share between processes (models/files.derived_file). Tests of the
+    cache itself drop the variable (``own_models_cache``)."""
+    global _own_models_cache
+    if os.environ.get(_MODELS_CACHE_ENV):
+        return
+    _own_models_cache = tempfile.mkdtemp(prefix="ingot-test-models-")
+    os.environ[_MODELS_CACHE_ENV] = _own_models_cache
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _own_models_cache is not None:
+        os.environ.pop(_MODELS_CACHE_ENV, None)
+        shutil.rmtree(_own_models_cache, ignore_errors=True)
+
+
+@pytest.fixture
+def own_models_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """For tests of the model cache: models live under the test's own ``data_dir/models``."""
+    monkeypatch.delenv(_MODELS_CACHE_ENV, raising=False)
 
 
 @pytest.fixture(scope="session")

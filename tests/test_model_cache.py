@@ -15,6 +15,9 @@ from ingot.models import cache
 from ingot.models.registry import SMOLLM2_135M
 from serverutil import REPO
 
+# These tests check what lands under a data dir's own models/ folder.
+pytestmark = pytest.mark.usefixtures("own_models_cache")
+
 
 def _ingot(*args: str, env: dict | None = None):
     return subprocess.run([sys.executable, "-m", "ingot.cli", *args], capture_output=True, text=True, timeout=300,

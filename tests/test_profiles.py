@@ -137,7 +137,7 @@ def test_this_machine_keeps_the_llamacpp_q8_profile():
     """What `ingot serve` runs here must stay the measured CPU profile."""
     profile = choose_profile(SMOLLM2_135M)
     assert profile.engine == "llama.cpp" and profile.precision == "q8_0"
-    assert choose_profile(QWEN25_CODER_05B).id == "llamacpp-cpu-source"
+    assert choose_profile(QWEN25_CODER_05B).id == "llamacpp-cpu-q8_0"
 
 
 def test_a_gguf_path_gets_one_cpu_profile(tmp_path):

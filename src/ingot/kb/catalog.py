@@ -242,15 +242,24 @@ class Catalog:
             return conn.execute(select(jobs.c.status).where(jobs.c.id == job_id)).scalar_one_or_none()
 
     def jobs(self, collection: str | None = None, limit: int = 50, *, owner_key: str | None = None) -> list[Job]:
-        """Newest first; only the jobs of key ``owner_key`` when given (None: everyone's)."""
-        query = select(jobs.c.id).order_by(jobs.c.created_at.desc()).limit(limit)
+        """Newest first; only the jobs of key ``owner_key`` when given (None: everyone's).
+        Two queries whatever ``limit`` is (jobs, then all their items), in one snapshot."""
+        query = select(jobs).order_by(jobs.c.created_at.desc()).limit(limit)
         if collection is not None:
             query = query.where(jobs.c.collection == collection)
         if owner_key is not None:
             query = query.where(jobs.c.owner_key == owner_key)
         with self.db.read() as conn:
-            ids = list(conn.execute(query).scalars())
-        return [j for j in (self.job(i) for i in ids) if j is not None]
+            found = [_job(row) for row in conn.execute(query).mappings()]
+            by_id = {job.id: job for job in found}
+            for job in found:
+                job.items = []
+            if by_id:
+                items = conn.execute(select(*ITEM_COLUMNS).where(job_items.c.job_id.in_(list(by_id)))
+                                     .order_by(job_items.c.job_id, job_items.c.idx))
+                for row in items.mappings():
+                    by_id[row["job_id"]].items.append(job_item_from_row(row))
+        return found
 
     def unfinished_items(self, origin: str) -> list[JobItem]:
         """Items of jobs started by ``origin`` that never finished (oldest job first)."""
