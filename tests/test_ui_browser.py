@@ -14,9 +14,12 @@ Without Playwright or Chromium the browser tests skip and say why.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -153,6 +156,7 @@ def test_upload_wait_ask_and_see_cited_answer(page, server, collection_name: str
     # The answer's sources are the passages its [n] markers cite: each shows the file, a
     # page and a snippet, and each marker in the text links to one of them.
     assert_cited_sources_shown(answer, pdf.name)
+    assert_cli_answers_alike(server, name, answer)
     # What the model was given (the stream's first chunk) holds the fact's page; which of
     # those passages a 135M model's answer then cites is the model's business.
     body = {"messages": [{"role": "user", "content": QUESTION}], "collection": name, "max_tokens": 8, "top_k": 4}
@@ -173,6 +177,46 @@ def test_upload_wait_ask_and_see_cited_answer(page, server, collection_name: str
     assert any("Google Docs" in c["snippet"] and c["page_start"] == 2 for c in given), given
     second.scroll_into_view_if_needed()
     page.screenshot(path=str(tmp_path / "ui-follow-up.png"), full_page=True)
+
+
+def assert_cli_answers_alike(server, collection: str, answer) -> None:
+    """`ingot ask` against the same server, with the page's settings, answers from the same
+    passages through the same path (the page sends no temperature, the CLI neither: both
+    are answered greedily). The two texts are not compared word for word: the second
+    request reuses the first one's cached prompt, and llama.cpp's logits differ in the last
+    bits between a prefill batch and a one-token decode, enough to flip a near-tie."""
+    cli = subprocess.run(
+        [sys.executable, "-m", "ingot.cli", "ask", QUESTION, "--url", server.base_url, "--collection", collection,
+         "--top-k", "4", "--max-tokens", "96", "--json"], capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    asked = json.loads(cli.stdout)
+    page_body = {"messages": [{"role": "user", "content": QUESTION}], "collections": [collection], "top_k": 4,
+                 "mode": "hybrid", "max_tokens": 8}  # app.js ragRequest() with this test's settings
+    given = given_passages(server.base_url, page_body)
+    assert asked["retrieval"]["query"] == QUESTION
+    assert asked["retrieval"]["passages_used"] == len(given) == 4
+    given_ids = {c["chunk_id"] for c in given}
+    assert {c["chunk_id"] for c in asked["citations"]} <= given_ids, "the CLI cited a passage the page was not given"
+    given_places = {(str(c["index"]), c["source"], _page_label(c)) for c in given}
+    citations = answer.locator("li.citation")
+    shown = {(citations.nth(i).get_attribute("data-index"), citations.nth(i).get_attribute("data-source"),
+              citations.nth(i).get_attribute("data-page")) for i in range(citations.count())}
+    assert shown <= given_places, "the page shows a source the CLI's request was not given"
+    for text in (asked["choices"][0]["message"]["content"], answer.locator(".message-body").inner_text()):
+        assert _words(text) and not _words(text).startswith("The documents do not say"), text
+
+
+def _words(text: str) -> str:
+    """The answer's words, whitespace folded (the page reflows it)."""
+    return " ".join(text.split())
+
+
+def _page_label(citation: dict) -> str:
+    """app.js's pageLabel(): "p. 3", "pp. 3–5", or "" for formats without pages."""
+    start, end = citation["page_start"], citation["page_end"]
+    if start is None:
+        return ""
+    return f"p. {start}" if end in (None, start) else f"pp. {start}–{end}"
 
 
 def assert_cited_sources_shown(answer, source: str) -> None:

@@ -105,7 +105,7 @@ def rag(
         fail(str(exc))
     if sample:
         items = spread(items, sample)
-    body = {"max_tokens": max_tokens, "temperature": 0, **({"top_k": top_k} if top_k else {}),
+    body = {"max_tokens": max_tokens, **({"top_k": top_k} if top_k else {}),
             **({"model": model} if model else {})}
     if url:
         records, model_id = _rag_remote(url, api_key, collection, items, body)

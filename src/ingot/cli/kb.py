@@ -251,7 +251,7 @@ def ask(
     if not question.strip():
         fail("the question is empty")
     body = {"messages": [{"role": "user", "content": question}], "collections": collection, "max_tokens": max_tokens,
-            "temperature": 0, **({"top_k": top_k} if top_k else {})}
+            **({"top_k": top_k} if top_k else {})}
     if url:
         response = _ask_remote(url, api_key, body)
     else:
