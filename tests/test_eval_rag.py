@@ -30,9 +30,11 @@ from ingot.eval.rag import (
     parse_golden,
     percentile,
     score,
+    report,
     spread,
     summarize,
 )
+from ingot.eval.html_report import render_html
 from kbutil import CliResult, ingot_here
 from serverutil import REPO
 
@@ -137,6 +139,24 @@ def test_summary_counts_match_hand_computed_expectations() -> None:
     assert list(kinds) == ["text", "table", "unanswerable"]
     assert (kinds["text"].answer_hits, kinds["text"].citation_hits) == (2, 1)
     assert kinds["unanswerable"].answer_accuracy is None and kinds["unanswerable"].refusal_accuracy == 0.5
+
+
+def test_html_report_shows_the_counts_and_escapes_model_text() -> None:
+    """The --html page: the headline and the per-kind rows carry the summary's counts, and
+    an answer or a file name with markup is shown as text, never run."""
+    cases = [
+        (_item(1, "g.pdf", [2], ["August"], "text"), _response("In August [1].", ("g.pdf", 2)), 1.0),
+        (_item(2, "g.pdf", [3], ["22:40"], "text"), _response("<script>alert(1)</script> at 22:40", ("<b>x.pdf", 1)), 2.0),
+        (_item(3, None, None, [], "unanswerable"), _response("The documents do not say."), 3.0),
+    ]
+    page = render_html(report([score(item, response, secs) for item, response, secs in cases],
+                              {"golden": "g.jsonl", "collections": ["c"], "model": "m", "url": None,
+                               "max_tokens": 64, "top_k": None, "limit": None, "sample": None}))
+    assert "<h1>RAG answers: 1/2 answered and cited,\n 1/1 unanswerable refused</h1>" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; at 22:40" in page
+    assert "&lt;b&gt;x.pdf" in page and "<b>x.pdf" not in page
+    assert ">text</td><td class=\"num\">2</td>" in page and ">1/2 (50%)</td>" in page  # text: fact 2/2, cited 1/2
+    assert page.count('<tr class="wrong">') == 1  # question 2: wrong page
 
 
 def test_golden_lines_are_validated_with_their_line_number(tmp_path: Path) -> None:
@@ -246,14 +266,15 @@ def test_eval_rag_in_process(data_dir: Path, tmp_path: Path, golden: tuple[Path,
     path, pdf = golden
     fresh = isolated_data_dir(data_dir, tmp_path / "data")
     assert here(fresh, "ingest", str(pdf), "--collection", "eval_gen").returncode == 0
-    out = tmp_path / "report.json"
+    out, html = tmp_path / "report.json", tmp_path / "report.html"
     done = here(fresh, "eval", "rag", str(path), "--collection", "eval_gen", "--json", str(out),
-                 "--max-tokens", "48")
+                 "--html", str(html), "--max-tokens", "48")
     assert done.returncode == 0, done.stderr
     assert "answer accuracy" in done.stdout and "per kind" in done.stdout
     report = json.loads(out.read_text())
     assert report["model"] == "smollm2-135m-instruct" and report["url"] is None
     _check_report(report)
+    assert html.read_text(encoding="utf-8") == render_html(report)
 
 
 @pytest.mark.slow

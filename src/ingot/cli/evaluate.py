@@ -93,6 +93,7 @@ def rag(
     limit: Optional[int] = typer.Option(None, min=1, help="Only the first N questions (quick checks)."),
     sample: Optional[int] = typer.Option(None, min=1, help="N questions evenly spread over the set (slow models)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report (every answer) here."),
+    html_path: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report (tables, every answer) here."),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Ask every golden question through the RAG service `ingot ask` uses and score the
@@ -116,11 +117,19 @@ def rag(
                            "max_tokens": max_tokens, "top_k": top_k, "limit": limit, "sample": sample})
     _print_rag(out)
     if json_path is not None:
-        try:
-            json_path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
-        except OSError as exc:
-            fail(f"cannot write {json_path}: {exc}")
-        err.print(f"report written to {json_path}", markup=False, highlight=False)
+        _write_report(json_path, json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    if html_path is not None:
+        from ingot.eval.html_report import render_html
+
+        _write_report(html_path, render_html(out))
+
+
+def _write_report(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc}")
+    err.print(f"report written to {path}", markup=False, highlight=False)
 
 
 def _rag_progress() -> Progress:
