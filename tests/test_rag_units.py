@@ -170,6 +170,10 @@ def test_markers_go_before_the_full_stop_and_replace_the_models_own() -> None:
         "Zone NA sales were 12,553 million CHF [1]."
     assert place_markers("No source backs this [1].", []) == "No source backs this."
     assert place_markers("Cut off mid", [1]) == "Cut off mid [1]"
+    # a bracket or quote that closes a value stays with it; one after a full stop is the ending
+    assert place_markers("The type is VARCHAR(30).", [1]) == "The type is VARCHAR(30) [1]."
+    assert place_markers('The notes say "baz things".', [2]) == 'The notes say "baz things" [2].'
+    assert place_markers('He said "yes."', [1]) == 'He said "yes [1]."'
 
 
 def test_sentences_end_at_a_full_stop_before_whitespace_not_inside_a_number() -> None:

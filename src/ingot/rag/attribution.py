@@ -165,12 +165,26 @@ def place_markers(sentence: str, numbers_: Sequence[int]) -> str:
     if not numbers_:
         return stripped + tail
     marks = " " + "".join(f"[{n}]" for n in numbers_)
-    end = len(stripped)
-    while end > 0 and stripped[end - 1] in ".!?:;\"')":
-        end -= 1
+    end = _ending_start(stripped)
     if end == 0:
         return stripped + marks + tail
     return stripped[:end] + marks + stripped[end:] + tail
+
+
+def _ending_start(sentence: str) -> int:
+    """Where the sentence's closing punctuation starts, the marker's place. A quote or
+    bracket belongs to the ending only after a full stop inside it ('He said "yes."');
+    otherwise it closes a value: "VARCHAR(30)." must keep its ")" (the golden set's
+    answer lost it to the marker once: "VARCHAR(30 [1]).")."""
+    end = len(sentence)
+    closers = end
+    while closers > 0 and sentence[closers - 1] in "\"')”’":
+        closers -= 1
+    if closers < end and closers > 0 and sentence[closers - 1] in ".!?":
+        end = closers
+    while end > 0 and sentence[end - 1] in ".!?:;":
+        end -= 1
+    return end
 
 
 _BOUNDARY = re.compile(r"(?<=[.!?])[\"')\]]*(?=\s)|\n")
