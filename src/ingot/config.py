@@ -44,7 +44,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
 
-    model: str = Field("smollm2-135m-instruct", description="Chat model id, alias or .gguf path; 'none' to serve no chat model.")
+    model: str = Field(
+        "auto", description="Chat model id, alias or .gguf path; 'auto': the best catalog model installed here "
+        "(Qwen2.5-Coder-1.5B, then 0.5B, then SmolLM2-135M, by golden-set accuracy); 'none' to serve no chat model.",
+    )
     sampling_defaults: Literal["model", "openai"] = Field(
         "model", description="Sampling for fields a request omits: 'model' (the catalog model's recommended "
         "temperature/top_p/top_k/repetition_penalty, as vLLM and Ollama do) or 'openai' (temperature 1, top_p 1).",

@@ -215,7 +215,7 @@ def serve_precheck(settings) -> None:  # noqa: ANN001 - Settings
     if is_disabled(settings.model):
         return
     try:
-        choose_profile(find_model(settings.model, "chat"), settings.model_profile)
+        choose_profile(find_model(settings.model, "chat", settings.models_dir()), settings.model_profile)
     except UnknownModelError:
         return  # build_app reports it
     except ProfileError as exc:

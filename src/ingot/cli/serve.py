@@ -65,9 +65,18 @@ def serve(
         application = build_app(settings)
     except UnknownModelError as exc:
         fail(str(exc))
-    err.print(f"ingot {__version__} on http://{settings.host}:{settings.port}/v1 - chat: [bold]{settings.model}[/], "
+    err.print(f"ingot {__version__} on http://{settings.host}:{settings.port}/v1 - chat: [bold]{_chat_label(settings)}[/], "
               f"embeddings: [bold]{settings.embedding_model}[/], ranking: [bold]{settings.ranking_model}[/]")
     run_uvicorn(application, settings, host=settings.host, port=settings.port)
+
+
+def _chat_label(settings: Settings) -> str:
+    """The chat model as configured, and what ``auto`` chose on this machine."""
+    from ingot.models.registry import AUTO, default_chat_model
+
+    if settings.model.strip().lower() != AUTO:
+        return settings.model
+    return f"{default_chat_model(settings.models_dir()).id} (auto)"
 
 
 def run_uvicorn(application: object, settings: Settings, *, host: str, port: int) -> None:

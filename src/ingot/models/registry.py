@@ -196,6 +196,24 @@ CATALOG: tuple[ModelSpec, ...] = (
 )
 
 
+# ``model: auto`` (the default) serves the first of these whose bytes are on this machine,
+# best first by answer quality on the golden set (benchmarks/RESULTS.md, "default chat
+# model"): a copilot must answer and cite right before it answers fast. `make serve`
+# installs the first; the test suite names SmolLM2-135M explicitly, for speed.
+DEFAULT_CHAT_ORDER: tuple[ModelSpec, ...] = (QWEN25_CODER_15B, QWEN25_CODER_05B, SMOLLM2_135M)
+AUTO = "auto"
+
+
+def default_chat_model(models_dir: Path | None = None,
+                       order: tuple[ModelSpec, ...] = DEFAULT_CHAT_ORDER) -> ModelSpec:
+    """The best chat model in ``order`` that is available here; the last one when none is
+    (loading it then fails with its own install hint)."""
+    for spec in order:
+        if spec.source.available(models_dir):
+            return spec
+    return order[-1]
+
+
 class UnknownModelError(NotFoundError, KeyError):
     """No catalog entry matches a model name (404 ``model_not_found``, OpenAI's type)."""
 
@@ -220,10 +238,13 @@ class ServedNames:
             )
 
 
-def find_model(name: str, kind: str = "chat") -> ModelSpec:
+def find_model(name: str, kind: str = "chat", models_dir: Path | None = None) -> ModelSpec:
     """Resolve an id or alias (case-insensitive) of the given kind; a path to a .gguf file
-    (chat) or a sentence-transformers folder (embedding, ranking) is served as is."""
+    (chat) or a sentence-transformers folder (embedding, ranking) is served as is; ``auto``
+    (chat) is :func:`default_chat_model` (``models_dir``: the model cache it looks in)."""
     wanted = name.strip().lower()
+    if kind == "chat" and wanted == AUTO:
+        return default_chat_model(models_dir)
     for spec in CATALOG:
         if spec.kind == kind and wanted in (n.lower() for n in spec.names()):
             return spec
