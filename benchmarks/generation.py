@@ -75,7 +75,9 @@ class Server:
 
 def start_ingot(threads: int, parallel: int, precision: str, data_dir: Path, log: Path,
                 ctx_per_slot: int = 4096, batch: int = 512, draft: int | None = None) -> Server:
-    env = {"INGOT_MODEL_PRECISION": precision, "INGOT_CONTEXT_LENGTH": str(ctx_per_slot),
+    # SmolLM2 by name: the default `auto` may serve a bigger model, and BAN_EOG is SmolLM2's.
+    env = {"INGOT_MODEL": "smollm2-135m-instruct", "INGOT_MODEL_PRECISION": precision,
+           "INGOT_CONTEXT_LENGTH": str(ctx_per_slot),
            "INGOT_BATCH_TOKENS": str(batch)}
     if draft is not None:
         env["INGOT_SPECULATIVE_DRAFT_TOKENS"] = str(draft)

@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import datetime as dt
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -87,7 +88,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         collection, chunks = asyncio.run(build(data_dir))
-        proc, base = common.start_ingot(data_dir, env={"INGOT_THREADS": "1"})
+        # SmolLM2 by name (the default `auto` serves the best model installed), so runs
+        # on different machines compare; INGOT_MODEL in the environment overrides it.
+        model = os.environ.get("INGOT_MODEL", "smollm2-135m-instruct")
+        proc, base = common.start_ingot(data_dir, env={"INGOT_THREADS": "1", "INGOT_MODEL": model})
         try:
             rows = run(base, collection, questions(args.questions))
         finally:

@@ -146,7 +146,7 @@ def main() -> None:
     bm25 = {q: list(map(int, bm25_idx[i])) for i, q in enumerate(qids)}
 
     data_dir = Path(tempfile.mkdtemp(prefix="ingot-ranker-"))
-    proc, base = common.start_ingot(data_dir)
+    proc, base = common.start_ingot(data_dir, env={"INGOT_MODEL": "smollm2-135m-instruct"})  # the judge measured
     try:
         doc_vecs = asyncio.run(embed_all(base, texts, "passage"))
         query_vecs = asyncio.run(embed_all(base, [queries[q] for q in qids], "query"))
