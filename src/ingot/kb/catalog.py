@@ -232,8 +232,7 @@ class Catalog:
             if row is None:
                 return None
             job = _job(row)
-            items = conn.execute(select(*ITEM_COLUMNS).where(job_items.c.job_id == job_id).order_by(job_items.c.idx))
-            job.items = [job_item_from_row(r) for r in items.mappings()]
+            _attach_items(conn, [job])
         return job
 
     def job_status(self, job_id: str) -> str | None:
@@ -251,14 +250,7 @@ class Catalog:
             query = query.where(jobs.c.owner_key == owner_key)
         with self.db.read() as conn:
             found = [_job(row) for row in conn.execute(query).mappings()]
-            by_id = {job.id: job for job in found}
-            for job in found:
-                job.items = []
-            if by_id:
-                items = conn.execute(select(*ITEM_COLUMNS).where(job_items.c.job_id.in_(list(by_id)))
-                                     .order_by(job_items.c.job_id, job_items.c.idx))
-                for row in items.mappings():
-                    by_id[row["job_id"]].items.append(job_item_from_row(row))
+            _attach_items(conn, found)
         return found
 
     def unfinished_items(self, origin: str) -> list[JobItem]:
@@ -324,6 +316,19 @@ def _document(r: Any) -> DocumentRow:
         origin=r["origin"], format=r["format"], pages=r["pages"], acl=_loads(r["acl"]), created_at=r["created_at"],
         updated_at=r["updated_at"], writers=_loads(r["writers"]),
     )
+
+
+def _attach_items(conn: Connection, found: list[Job]) -> None:
+    """Fill each job's ``items`` (in item order) with one read, however many jobs."""
+    by_id = {job.id: job for job in found}
+    for job in found:
+        job.items = []
+    if not by_id:
+        return
+    items = conn.execute(select(*ITEM_COLUMNS).where(job_items.c.job_id.in_(list(by_id)))
+                         .order_by(job_items.c.job_id, job_items.c.idx))
+    for row in items.mappings():
+        by_id[row["job_id"]].items.append(job_item_from_row(row))
 
 
 def _job(r: Any) -> Job:
