@@ -406,3 +406,32 @@ def test_ruled_table_cells_do_not_run_into_each_other():
     rows = _cells(table)
     assert ["분류 기준", before, after] in rows
     assert next(r for r in rows if r[0] == "U코드")[1] == layer[layer.index("U코드 ◦ 대상질병에 U코드 없음")].split(" ", 1)[1]
+
+
+@needs_docs
+def test_shaded_header_row_is_its_own_row():
+    """normal_4pages.pdf, [표 1]: the header row ("구분 | 개정전 | 개정후") is set off by a
+    filled box, not a rule; its edges still divide it from the first data row. The
+    expected cells are the words of the text layer's own header line."""
+    path = DOCLING_PDF / "sources" / "normal_4pages.pdf"
+    layer = _layer_lines(path, 1)
+    assert "구분 개정전 개정후" in layer  # one text-layer line, three cells
+    table = next(e for e in _extract(path.read_bytes()) if e.kind == "table" and "개정전" in e.text)
+    rows = _cells(table)
+    assert rows[0] == ["구분", "개정전", "개정후"]
+    assert rows[1][0] == "분류"
+
+
+@needs_docs
+def test_rotated_column_headers_stay_in_their_ruled_table():
+    """redp5110_sampled.pdf, Table 2-2: the column headers are printed vertically; they
+    belong in the table's header row, one per column, not as loose text after it."""
+    path = DOCLING_PDF / "sources" / "redp5110_sampled.pdf"
+    document = pdfium.PdfDocument(path)
+    index = next(i for i in range(len(document))
+                 if "Table 2-2 Comparison" in document[i].get_textpage().get_text_range())
+    table = next(e for e in _extract(_page_pdf(path, index)) if e.kind == "table" and "User action" in e.text)
+    rows = _cells(table)
+    assert rows[0] == ["User action", "*JOBCTL", "QIBM_DB_SECADM", "QIBM_DB_SQLADM", "QIBM_DB_SYSMON", "No Authority"]
+    assert all(len(row) == 6 for row in rows)
+    assert ["SET CURRENT DEGREE (SQL statement)", "X", "", "X", "", ""] in rows

@@ -1055,7 +1055,7 @@ def _join_wrapped_rows(table: list[list[str]], rows: list[list[_Piece]], em: flo
     out = [list(table[0])]
     for k in range(1, len(table)):
         gap = gaps[k - 1]
-        if not table[k][0] and gap < 0.5 * em and gap <= 0.5 * row_gap:
+        if not table[k][0] and gap < 0.75 * em and gap <= 0.6 * row_gap:
             out[-1] = [_join_lines([a, b]) if a and b else a or b for a, b in zip(out[-1], table[k])]
         else:
             out.append(list(table[k]))
@@ -1233,8 +1233,8 @@ def _text_page(page: pdfium.PdfPage, frame: _PageFrame, number: int) -> tuple[_P
     textpage = page.get_textpage()
     try:
         bidi = has_rtl(textpage.get_text_range())
-        horizontal, vertical = pdf_tables.rules(page, frame.box)
-        walls = pdf_tables.Walls(vertical)
+        drawn = pdf_tables.rules(page, frame.box)
+        walls = pdf_tables.Walls(drawn.vertical)
         pieces, rotated, visible, missing = _read_pieces(textpage, frame, bidi, walls)
     finally:
         textpage.close()
@@ -1242,25 +1242,34 @@ def _text_page(page: pdfium.PdfPage, frame: _PageFrame, number: int) -> tuple[_P
                        height=frame.height)
     if not pieces:
         return result, visible
-    lines, tables = _ruled_tables(pdf_tables.grids(horizontal, vertical), _lines(pieces, bidi, walls))
+    lines, tables = _ruled_tables(pdf_tables.grids(drawn), _lines(pieces, bidi, walls), rotated)
     blocks = _blocks(lines) + tables
     em = statistics.median(b.em for b in blocks)
     result.regions = _merge_tables(_order(blocks, em, frame.width), em)
     return result, visible
 
 
-def _ruled_tables(grids: list[pdf_tables.Grid], lines: list[_Piece]) -> tuple[list[_Piece], list[_Block]]:
+def _ruled_tables(grids: list[pdf_tables.Grid], lines: list[_Piece],
+                  rotated: list[_Piece]) -> tuple[list[_Piece], list[_Block]]:
     """Find the page's ruled tables (see pdf_tables); returns the lines outside them
-    and one block per table, holding its lines and its cells."""
+    and one block per table, holding its lines and its cells. Rotated text inside a
+    grid (column headers set vertically to fit narrow columns) is its cell's text and
+    leaves ``rotated`` (which would otherwise put it after the page's body)."""
     tables: list[_Block] = []
     for grid in grids:
         x0, y0, x1, y1 = grid.box
-        inside = [p for p in lines if x0 <= (p.x0 + p.x1) / 2 <= x1 and y0 <= (p.y0 + p.y1) / 2 <= y1]
-        cells = pdf_tables.fill(grid, inside, _join_lines) if inside else None
+
+        def within(p: _Piece) -> bool:
+            return x0 <= (p.x0 + p.x1) / 2 <= x1 and y0 <= (p.y0 + p.y1) / 2 <= y1
+
+        inside = [p for p in lines if within(p)]
+        turned = [p for p in rotated if within(p)]
+        cells = pdf_tables.fill(grid, inside + turned, _join_lines) if inside else None
         if cells is None:
             continue
-        taken = set(map(id, inside))
+        taken = set(map(id, inside + turned))
         lines = [p for p in lines if id(p) not in taken]
+        rotated[:] = [p for p in rotated if id(p) not in taken]
         block = _Block(sorted(inside, key=lambda p: (p.y0, p.x0)), cells=cells)
         block.x0, block.y0, block.x1, block.y1 = x0, y0, x1, y1
         tables.append(block)

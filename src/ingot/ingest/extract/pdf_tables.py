@@ -24,6 +24,7 @@ THIN = 2.5  # points: a path this thin (and longer than MIN_RULE) is a rule
 MIN_RULE = 8.0
 MAX_OBJECTS = 5000  # a page drawn with more objects than this (a chart, a map) is not searched for rules
 SNAP = 2.0  # rules this close are one boundary; a rule reaching this near another meets it
+MAX_SHADE = 60.0  # points: a filled box up to this tall is a shaded cell or row, whose edges bound rows
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in points from the top-left corner
 
@@ -72,16 +73,26 @@ class Walls:
 _BOUNDS = [ctypes.c_float() for _ in range(4)]
 
 
-def rules(page: pdfium.PdfPage, to_box: Callable[[float, float, float, float], Box]) -> tuple[list[Box], list[Box]]:
-    """The page's horizontal and vertical rules (as boxes on the displayed page), from
-    its top-level path objects. ``to_box(left, right, bottom, top)`` maps PDF user
-    space to the displayed page. Raw PDFium calls: this runs on every page."""
+@dataclass
+class Rules:
+    """A page's drawn lines, as boxes on the displayed page."""
+
+    horizontal: list[Box]
+    vertical: list[Box]
+    shade_edges: list[Box]  # top and bottom edges of shaded cells and rows (filled boxes)
+
+
+def rules(page: pdfium.PdfPage, to_box: Callable[[float, float, float, float], Box]) -> Rules:
+    """The page's horizontal and vertical rules and its shaded boxes' edges, from its
+    top-level path objects. ``to_box(left, right, bottom, top)`` maps PDF user space to
+    the displayed page. Raw PDFium calls: this runs on every page."""
     raw = page.raw
-    count = pdfium_c.FPDFPage_CountObjects(raw)
-    if count > MAX_OBJECTS:
-        return [], []
     horizontal: list[Box] = []
     vertical: list[Box] = []
+    shade_edges: list[Box] = []
+    count = pdfium_c.FPDFPage_CountObjects(raw)
+    if count > MAX_OBJECTS:
+        return Rules(horizontal, vertical, shade_edges)
     left, bottom, right, top = _BOUNDS
     refs = [ctypes.byref(v) for v in _BOUNDS]
     for index in range(count):
@@ -95,13 +106,31 @@ def rules(page: pdfium.PdfPage, to_box: Callable[[float, float, float, float], B
             horizontal.append((x0, y0, x1, y1))
         elif x1 - x0 <= THIN and y1 - y0 >= MIN_RULE:
             vertical.append((x0, y0, x1, y1))
-    return horizontal, vertical
+        elif x1 - x0 >= MIN_RULE and y1 - y0 <= MAX_SHADE and _filled(obj):
+            # A shaded header row often has no rule under it: the edge of its fill is the
+            # boundary. Only the horizontal edges count, so a lone shaded box (a note's
+            # background) never forms a grid of its own.
+            shade_edges.append((x0, y0, x1, y0))
+            shade_edges.append((x0, y1, x1, y1))
+    return Rules(horizontal, vertical, shade_edges)
 
 
-def grids(horizontal: list[Box], vertical: list[Box]) -> list[Grid]:
+_FILL_MODE = ctypes.c_int()
+_STROKE = ctypes.c_int()
+
+
+def _filled(obj) -> bool:
+    ok = pdfium_c.FPDFPath_GetDrawMode(obj, ctypes.byref(_FILL_MODE), ctypes.byref(_STROKE))
+    return bool(ok) and _FILL_MODE.value != 0
+
+
+def grids(drawn: Rules) -> list[Grid]:
     """Tables formed by rules that meet: groups of horizontal and vertical rules
     connected through their crossings, with at least two of each (a rule under a
-    heading or a box around a note is not a table)."""
+    heading or a box around a note is not a table). A shaded row's edges bound rows
+    like rules, but only real rules say that a table goes on past its grid."""
+    rules_only, vertical = drawn.horizontal, drawn.vertical
+    horizontal = rules_only + drawn.shade_edges
     if len(horizontal) < 2 or len(vertical) < 2:
         return []
     rules_ = [(box, True) for box in horizontal] + [(box, False) for box in vertical]
@@ -139,7 +168,7 @@ def grids(horizontal: list[Box], vertical: list[Box]) -> list[Grid]:
         vs = [b for b, is_h in members if not is_h]
         ys = _boundaries([(b[1] + b[3]) / 2 for b in hs] + ([min(b[1] for b in vs), max(b[3] for b in vs)] if vs else []))
         xs = _boundaries([(b[0] + b[2]) / 2 for b in vs] + ([min(b[0] for b in hs), max(b[2] for b in hs)] if hs else []))
-        if len(ys) >= 2 and len(xs) >= 2 and not _continues(Grid(ys=ys, xs=xs), horizontal):
+        if len(ys) >= 2 and len(xs) >= 2 and not _continues(Grid(ys=ys, xs=xs), rules_only):
             found.append(Grid(ys=ys, xs=xs))
     return found
 
