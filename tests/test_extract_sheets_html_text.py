@@ -12,6 +12,7 @@ import pytest
 
 from ingot.ingest.elements import Element, ExtractionError, ExtractOptions
 from ingot.ingest.extract import extract_bytes, html, text, xlsx
+from ingot.ingest.links import link_text
 
 DOCS = Path(__file__).resolve().parents[2] / "shared" / "data" / "docs"
 DOCLING = DOCS / "docling" / "tests" / "data"
@@ -167,7 +168,7 @@ def test_10k_html_tables_and_speed() -> None:
     bullet = "- Expand our portfolio of services, products and technologies;"
     assert any(e.kind == "list" and bullet in e.text for e in elements)
     assert all(e.page is None for e in elements)
-    assert not any("0000013156" in e.text for e in elements)  # hidden inline-XBRL header dropped
+    assert not any("0000013156" in link_text(e.text) for e in elements)  # hidden inline-XBRL header dropped
 
 
 def test_html_headings_give_heading_path_and_nav_is_dropped() -> None:
@@ -209,6 +210,22 @@ c</pre><script>var x = 1;</script></body></html>"""
     assert result.elements[1].text == "| Region | 2024 | 2024 |\n|---|---|---|\n| North | Q1 | 10 |\n| North | Q2 | 12 |"
     assert result.elements[2].text == "- one\n  - inner\n- two"
     assert result.elements[3].text == "a  b\nc" and result.elements[3].heading_path == ("Plan",)
+
+
+def test_html_outbound_links_keep_their_targets() -> None:
+    page = b"""<html><body><p>File it on <a href="https://example.org/forms/a(1).pdf">the <b>form</b> page</a>,
+      see <a href="#notes">the notes</a> and <a href="javascript:void(0)">menu</a>,
+      or <a href="https://example.org">https://example.org</a>.</p>
+      <ul><li><a href="/wiki/Mallard">Mallard</a> [x]</li></ul>
+      <table><tr><th>Bird</th><th>Page</th></tr><tr><td>Teal</td><td><a href="teal page.html">Teal</a></td></tr></table>
+      <h2><a href="/wiki/Duck">Duck</a> facts</h2><p>After.</p></body></html>"""
+    elements = html.extract(page, ExtractOptions(filename="links.html")).elements
+    assert elements[0].text == ("File it on [the form page](https://example.org/forms/a(1).pdf), see the notes "
+                                "and menu, or https://example.org.")
+    assert elements[1].text == "- [Mallard](/wiki/Mallard) [x]"
+    assert "| Teal | [Teal](<teal page.html>) |" in elements[2].text
+    assert elements[3].kind == "title" and elements[3].text == "Duck facts"  # headings hold words only
+    assert elements[4].heading_path == ("Duck facts",)
 
 
 # ---------------------------------------------------------------- markdown and text

@@ -13,6 +13,7 @@ import numpy as np
 
 from ingot.embeddings.service import EmbeddingService
 from ingot.ingest.chunk import TokenCounter
+from ingot.ingest.links import link_text
 
 PASSAGE_GROUP = 128  # chunks per batcher call: big documents never flood the batcher's queue
 
@@ -25,12 +26,14 @@ class KBEmbedder:
         self.max_tokens = service.encoder.info.max_tokens  # special tokens included
 
     async def passages(self, texts: list[str]) -> np.ndarray:
-        """Unit vectors of chunk texts (input_type=passage; chunks fit the model, END cut is a safety net)."""
+        """Unit vectors of chunk texts (input_type=passage; chunks fit the model, END cut is a safety net).
+        The model reads each chunk with Markdown link targets dropped (``ingest/links.py``)."""
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         parts = []
         for start in range(0, len(texts), PASSAGE_GROUP):
-            ids = self.service.token_inputs(texts[start : start + PASSAGE_GROUP], "passage", "END")
+            group = [link_text(text) for text in texts[start : start + PASSAGE_GROUP]]
+            ids = self.service.token_inputs(group, "passage", "END")
             parts.append(await self.service.vectors(ids))
         return np.concatenate(parts)
 
@@ -46,7 +49,7 @@ class KBEmbedder:
         return TokenCounter(self._content_tokens, self._overhead)
 
     def _content_tokens(self, text: str) -> int:
-        return len(self.service.encoder.tokenize([text])[0]) - self._specials
+        return len(self.service.encoder.tokenize([link_text(text)])[0]) - self._specials
 
     @cached_property
     def _specials(self) -> int:

@@ -29,6 +29,9 @@ Decisions worth knowing:
   and a one-row table whose first cell is a bullet or marker ("•", "(1)", "a.", "☐")
   becomes a list item (consecutive ones merge into one ``list``); other one-row tables
   become ``text``. Elements made from layout tables have ``meta["layout_table"]`` set.
+* Links that leave the page keep their target as a Markdown link
+  (``[text](href)``, ``ingest/links.py``), wherever they sit (paragraphs, lists, cells);
+  in-page anchors (``#...``), ``javascript:`` links and bare URLs stay plain text.
 * Large tables are split into elements of at most ``options.table_rows_per_element``
   body rows, each repeating the header row. HTML has no pages: ``page=None``.
 """
@@ -45,6 +48,7 @@ from bs4.element import Comment, Declaration, Doctype, ProcessingInstruction
 
 from ingot.ingest.elements import Element, Extraction, ExtractionError, ExtractOptions, split_table
 from ingot.ingest.extract.docx_numbering import format_value
+from ingot.ingest.links import link_text, markdown_link
 
 DROP_TAGS = {
     "script", "style", "nav", "noscript", "template", "svg", "iframe", "object", "embed",
@@ -72,6 +76,7 @@ HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
 def extract(data: bytes, options: ExtractOptions) -> Extraction:
     soup = _parse(data)
     root = soup.body or soup
+    _write_links(root)
     walker = _Walker(options)
     walker.walk(root)
     walker.flush()
@@ -86,6 +91,20 @@ def _parse(data: bytes) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         return BeautifulSoup(data, "lxml")
+
+
+def _write_links(root: Any) -> None:
+    """Replace each outbound ``<a href>`` by its Markdown link text, so every gatherer below
+    (paragraphs, list items, table cells) carries the target without knowing links.
+    Anchors inside dropped or hidden parts are left alone: the walk skips them anyway."""
+    for anchor in root.find_all("a", href=True):
+        target = anchor["href"].strip()
+        text = _clean(anchor.get_text())
+        if not text or not target or target.startswith("#") or target.lower().startswith("javascript:"):
+            continue
+        if target == text or _is_hidden(anchor) or any(p.name in DROP_TAGS for p in anchor.parents if p.name):
+            continue
+        anchor.replace_with(NavigableString(markdown_link(text, target)))
 
 
 def _is_hidden(tag: Any) -> bool:
@@ -145,7 +164,7 @@ class _Walker:
         if name in DROP_TAGS or _is_hidden(tag):
             return
         if name in HEADINGS:
-            self.heading(HEADINGS[name], _clean(tag.get_text(" ")))
+            self.heading(HEADINGS[name], link_text(_clean(tag.get_text(" "))))  # a heading path holds words
         elif name == "table":
             self.flush()
             self.table(tag)
