@@ -291,3 +291,61 @@ def test_eval_rag_against_a_server(data_dir: Path, server, golden: tuple[Path, P
     _check_report(report)
     unknown = here(data_dir, "eval", "rag", str(path), "--collection", "no_such_c", "--url", server.base_url)
     assert unknown.returncode == 2 and "does not exist" in unknown.stderr
+
+
+# ---------------------------------------------------------------- --retrieval-only
+
+
+def test_retrieval_summary_matches_hand_computed_counts() -> None:
+    from ingot.eval import rag_retrieval
+
+    def p(source: str, start: int | None, end: int | None = None) -> dict:
+        return {"source": source, "page_start": start, "page_end": end}
+
+    items = parse_golden([
+        json.dumps({"question": "a", "doc": "x.pdf", "pages": [2], "answer_any": ["1"], "kind": "k"}),
+        json.dumps({"question": "b", "doc": "x.pdf", "pages": [5], "answer_any": ["1"], "kind": "k"}),
+        json.dumps({"question": "c", "doc": "y.xlsx", "pages": None, "answer_any": ["1"], "kind": "sheet"}),
+        json.dumps({"question": "d", "doc": None, "pages": None, "answer_any": [], "kind": "u"}),
+    ])
+    records = [
+        rag_retrieval.score(items[0], [p("x.pdf", 1), p("dir/x.pdf", 1, 3)], True, 0.1),  # rank 2 (span 1-3)
+        rag_retrieval.score(items[1], [p("x.pdf", 4), p("z.pdf", 5)], True, 0.1),  # page 5 of another file
+        rag_retrieval.score(items[2], [p("y.xlsx", None)], False, 0.1),  # found, but the gate closed
+        rag_retrieval.score(items[3], [p("x.pdf", 1)], False, 0.1),
+    ]
+    assert [r.rank for r in records] == [2, None, 1, None]
+    s = rag_retrieval.summarize(records)
+    assert (s["found"], s["found_at_1"], s["reachable"]) == (2, 1, 1)
+    assert s["recall_at_k"] == round(2 / 3, 4) and s["recall_at_1"] == round(1 / 3, 4)
+    assert s["mrr"] == round((1 / 2 + 1) / 3, 4)
+    assert s["gate_closed_answerable"] == 1 and s["gate_closed_unanswerable"] == 1
+    assert rag_retrieval.report(records, {})["by_kind"]["sheet"]["reachable"] == 0
+
+
+@pytest.mark.slow
+def test_eval_rag_retrieval_only(data_dir: Path, tmp_path: Path, golden: tuple[Path, Path]) -> None:
+    """No answers, only the passages: every rank recomputed from the record's passages."""
+    path, pdf = golden
+    fresh = isolated_data_dir(data_dir, tmp_path / "data")
+    assert here(fresh, "ingest", str(pdf), "--collection", "eval_ret").returncode == 0
+    out = tmp_path / "retrieval.json"
+    done = here(fresh, "eval", "rag", str(path), "--collection", "eval_ret", "--retrieval-only", "--json", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "recall@k" in done.stdout
+    report = json.loads(out.read_text())
+    records = report["records"]
+    for r, g in zip(records, GOLDEN_LINES):
+        ranks = [i for i, c in enumerate(r["passages"], start=1)
+                 if g["doc"] and c["source"] == g["doc"] and g["pages"] and
+                 c["page_start"] <= g["pages"][0] <= (c["page_end"] or c["page_start"])]
+        assert r["rank"] == (ranks[0] if ranks else None), r
+        assert r["reachable"] == bool(g["doc"] and r["gate_open"] and ranks)
+    assert records[2]["rank"] is None  # page 9 of a 3-page file
+    assert records[0]["rank"] is not None and records[1]["rank"] is not None  # the two facts are found
+    s = report["summary"]
+    assert s["found"] == sum(r["rank"] is not None for r in records)
+    assert s["reachable"] == sum(r["reachable"] for r in records)
+    with_url = here(fresh, "eval", "rag", str(path), "--collection", "eval_ret", "--retrieval-only",
+                    "--url", "http://127.0.0.1:9/v1")
+    assert with_url.returncode == 2 and "--retrieval-only runs in this process" in with_url.stderr

@@ -161,7 +161,8 @@ def _build_rag(services: Services) -> RagService:
     assert services.generation is not None and services.kb is not None
     s = services.settings
     return RagService(services.generation, services.kb.retrieval,
-                      RagSettings(min_score=s.rag_min_score, answer_tokens=s.rag_answer_tokens, top_k=s.rag_top_k))
+                      RagSettings(min_score=s.rag_min_score, answer_tokens=s.rag_answer_tokens, top_k=s.rag_top_k,
+                                  require_names=s.rag_require_names))
 
 
 async def load(services: Services, *, tolerate: bool) -> None:

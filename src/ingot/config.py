@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         description="RAG answers only when the best passage's cosine similarity reaches this; below it, "
         "'the documents do not say' without calling the model (calibration: benchmarks/RESULTS.md).",
     )
+    rag_require_names: bool = Field(
+        True,
+        description="RAG refuses, naming them, when the question names something (FinTabNet, Widget E, "
+        "MS MARCO) that none of the retrieved passages mentions (rag/subject.py; measured in benchmarks/RESULTS.md).",
+    )
     rag_top_k: int = Field(
         3, ge=1, le=50, description="Passages given to the model per RAG answer when the request sets no top_k "
         "(3: the bundled 135M model loses the thread with more; raise it for bigger models).",

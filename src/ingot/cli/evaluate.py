@@ -94,6 +94,10 @@ def rag(
     sample: Optional[int] = typer.Option(None, min=1, help="N questions evenly spread over the set (slow models)."),
     json_path: Optional[Path] = typer.Option(None, "--json", help="Write the JSON report (every answer) here."),
     html_path: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report (tables, every answer) here."),
+    retrieval_only: bool = typer.Option(
+        False, "--retrieval-only",
+        help="No answers: score the passages the answers would get (recall@k of the right doc+page, the "
+             "evidence gate), in seconds; in this process only."),
     config: Optional[Path] = ConfigOpt,
 ) -> None:
     """Ask every golden question through the RAG service `ingot ask` uses and score the
@@ -108,6 +112,18 @@ def rag(
         items = spread(items, sample)
     body = {"max_tokens": max_tokens, **({"top_k": top_k} if top_k else {}),
             **({"model": model} if model else {})}
+    if retrieval_only:
+        if url:
+            fail("--retrieval-only runs in this process: drop --url")
+        if html_path is not None:
+            fail("--retrieval-only writes no HTML report: use --json")
+        settings = settings_or_exit(config, **({"model": model} if model else {}))
+        out = run_or_exit(_retrieval_here(settings, collection, items, body))
+        out.update({"golden": str(golden), "collections": collection, "top_k": top_k, "limit": limit, "sample": sample})
+        _print_retrieval(out)
+        if json_path is not None:
+            _write_report(json_path, json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+        return
     if url:
         records, model_id = _rag_remote(url, api_key, collection, items, body)
     else:
@@ -166,6 +182,63 @@ async def _rag_here(settings, collections: list[str], items: list, body: dict) -
             records = await run(items, ask, on_done=lambda r: progress.update(
                 task, advance=1, last=f"last {r.seconds:.1f} s"))
         return records, services.generation.model_id
+
+
+async def _retrieval_here(settings, collections: list[str], items: list, body: dict) -> dict:  # noqa: ANN001
+    """The RAG path up to the prompt: rewrite, search, gate; no chat model call."""
+    from ingot.bootstrap import running
+    from ingot.eval import rag_retrieval
+    from ingot.rag.protocol import RagChatRequest
+    from ingot.rag.service import citation_dict
+
+    async with running(settings) as services:
+        for name in collections:
+            services.kb.collection(name)
+        rag = services.rag
+
+        async def retrieve(item) -> tuple[list, bool]:  # noqa: ANN001
+            request = RagChatRequest.model_validate(_question_body(item.question, collections, body))
+            result, query, _ = await rag.retrieve(request, None)
+            found = [{**citation_dict(i, p), "snippet": None, "text": p.record.text}
+                     for i, p in enumerate(result.passages, start=1)]
+            return found, rag.gate_open(result, query)
+
+        with _rag_progress() as progress:
+            task = progress.add_task("questions", total=len(items), last="")
+            records = await rag_retrieval.run(items, retrieve, on_done=lambda r: progress.update(
+                task, advance=1, last=f"last {r.seconds:.2f} s"))
+        return rag_retrieval.report(records, {"min_score": rag.settings.min_score,
+                                              "top_k_used": body.get("top_k", rag.settings.top_k)})
+
+
+def _print_retrieval(out: dict) -> None:
+    s = out["summary"]
+    table = Table(title=f"RAG retrieval: {out['golden']} ({s['questions']} questions, top {out['top_k_used']})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in (
+        ("right doc+page at rank 1", _fraction(s["found_at_1"], s["answerable"])),
+        ("right doc+page retrieved (recall@k)", _fraction(s["found"], s["answerable"])),
+        ("MRR", f"{s['mrr'] or 0:.3f}"),
+        ("answerable the gate refuses", _fraction(s["gate_closed_answerable"], s["answerable"])),
+        ("reachable (gate open, right passage in)", _fraction(s["reachable"], s["answerable"])),
+        ("unanswerable the gate refuses", _fraction(s["gate_closed_unanswerable"], s["unanswerable"])),
+    ):
+        table.add_row(name, value)
+    console.print(table)
+    kinds = Table(title="per kind")
+    for column in ("kind", "n", "recall@1", "recall@k", "reachable", "gate refuses"):
+        kinds.add_column(column, justify="right" if column != "kind" else "left")
+    for kind, k in out["by_kind"].items():
+        closed = k["gate_closed_unanswerable"] if not k["answerable"] else k["gate_closed_answerable"]
+        kinds.add_row(kind, str(k["questions"]), _fraction(k["found_at_1"], k["answerable"]),
+                      _fraction(k["found"], k["answerable"]), _fraction(k["reachable"], k["answerable"]),
+                      str(closed))
+    console.print(kinds)
+    missed = [r for r in out["records"] if r["doc"] is not None and not r["reachable"]]
+    for r in missed:
+        why = "gate closed" if not r["gate_open"] else "right page not retrieved"
+        console.print(f"  line {r['line']} ({r['kind']}): {why}: {r['question']}", markup=False, highlight=False)
 
 
 def _rag_remote(url: str, api_key: Optional[str], collections: list[str], items: list,
