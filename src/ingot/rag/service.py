@@ -35,7 +35,7 @@ from ingot.rag.citing import CitedAnswer, cited_events
 from ingot.rag.prompt import Prompt, build_prompt
 from ingot.rag.protocol import RagChatRequest
 from ingot.rag.rewrite import standalone_query
-from ingot.rag.subject import missing_names
+from ingot.rag.subject import missing_names, named_phrases
 from ingot.retrieval.options import search_with
 from ingot.retrieval.service import Passage, RetrievalService, SearchResult
 
@@ -164,17 +164,18 @@ class RagService:
         was made). ``ingot eval rag --retrieval-only`` scores exactly this."""
         top_k = req.top_k if req.top_k is not None else self.settings.top_k
         query, how = await self.query_for(req)
-        result = await search_with(self.retrieval, req.model_copy(update={"top_k": top_k}), query, groups)
-        if not self.unmentioned(result, query):
-            return result, query, how
-        # Names the question asks about are in none of the passages: look deeper for
-        # passages that mention them (a sheet row "Nespresso | 777" ranks below Nestle's
-        # other rows by fusion) and swap them in for the lowest-ranked ones.
-        wide = await search_with(self.retrieval, req.model_copy(update={"top_k": min(NAMED_POOL * top_k, 100)}),
-                                 query, groups)
-        passages = with_named(result.passages, wide.passages, query, top_k,
-                              self.settings.lexical_min_score or self.settings.min_score)
-        return dataclasses.replace(result, passages=passages), query, how
+        named = self.settings.require_names and bool(named_phrases(query))
+        # A question that names things searches deeper once (fusion ranks the same, so the
+        # first top_k are what a top_k search returns): if the top passages lack a name,
+        # deeper ones that mention it are swapped in (a sheet row "Nespresso | 777" ranks
+        # below Nestle's other rows by fusion).
+        depth = min(NAMED_POOL * top_k, 100) if named else top_k
+        wide = await search_with(self.retrieval, req.model_copy(update={"top_k": depth}), query, groups)
+        top = wide.passages[:top_k]
+        if named:
+            top = with_named(top, wide.passages[top_k:], query, top_k,
+                             self.settings.lexical_min_score or self.settings.min_score)
+        return dataclasses.replace(wide, passages=top), query, how
 
     def gate_open(self, result: SearchResult, question: str) -> bool:
         """Whether the retrieved passages count as evidence for ``question`` (else the
