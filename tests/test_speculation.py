@@ -16,7 +16,13 @@ from prometheus_client import CollectorRegistry
 
 from ingot.engines.llamacpp.binding import LlamaContext, LlamaModel, Sampler
 from ingot.engines.llamacpp.scheduler import Scheduler, Sequence
-from ingot.engines.llamacpp.speculation import DraftCandidate, DraftTuner, NgramDrafter, updated_acceptance
+from ingot.engines.llamacpp.speculation import (
+    DraftCandidate,
+    DraftTuner,
+    NgramDrafter,
+    StepCosts,
+    updated_acceptance,
+)
 from ingot.engines.protocol import GenerationOutput, GenerationRequest, SamplingParams
 from ingot.metrics import GenerationMetrics
 from ingot.models.sources import package_dir
@@ -102,6 +108,43 @@ def test_the_cost_fit_follows_the_timed_steps() -> None:
         tuner.observe_step(1, rows, 0.020 + 0.002 * rows)
         tuner.observe_step(2, rows, 0.040 + 0.002 * rows)
     assert tuner.pass_cost_in_rows() == pytest.approx(10.0, rel=0.01)
+
+
+def test_a_timed_cliff_overrides_the_linear_fit() -> None:
+    """Past some batch size a kernel can slow down at once (8 sequences at 1 thread on the
+    test VM: 32 rows took 211 ms, 40 rows 569 ms). The linear fit cannot see that; once the
+    cliff's shape was timed, the tuner stops short of it."""
+    timings = {8: 0.036, 16: 0.052, 24: 0.068, 32: 0.084}  # 20 ms per pass + 2 ms per row
+    tuner = DraftTuner(max_draft=4, n_ubatch=512, sequential=True)
+    tuner.acceptance_by_match[4] = 0.95
+    candidates = [DraftCandidate(s, [1, 2, 3, 4], 4, 0.95) for s in range(8)]
+    for _ in range(3):
+        for rows, seconds in timings.items():
+            tuner.observe_step(1, rows, seconds)
+    assert tuner.choose(candidates, []) == 4  # 40 rows untimed: the fit says ~100 ms, it pays
+    tuner.observe_step(1, 40, 0.300)
+    assert tuner.choose(candidates, []) == 3
+
+
+def test_the_tuner_tries_one_untimed_shape_per_step() -> None:
+    tuner = _memory_bound(DraftTuner(max_draft=8, n_ubatch=512, sequential=True))  # rows 1-4, 6, 8 timed
+    tuner.acceptance_by_match[4] = 0.99
+    sure = [DraftCandidate(0, list(range(8)), 4, 0.99)]
+    assert tuner.choose(sure, []) == 4  # rows 5 untimed: tried, nothing longer this step
+    tuner.observe_step(1, 5, 0.020 + 0.005 * 5)
+    assert tuner.choose(sure, []) == 6  # 6 rows timed, 7 untimed
+
+
+def test_step_costs_average_and_forget() -> None:
+    costs = StepCosts(stale_after=3)
+    assert costs.seconds(1, 8) is None
+    costs.observe(1, 8, 0.100)
+    costs.observe(1, 8, 0.200)
+    assert 0.100 < costs.seconds(1, 8) < 0.200
+    for _ in range(4):
+        costs.observe(1, 16, 0.150)
+    assert costs.seconds(1, 8) is None  # not timed for 4 steps: stale
+    assert costs.seconds(1, 16) == pytest.approx(0.150)
 
 
 def test_acceptance_moves_with_what_verifies_keep() -> None:

@@ -21,7 +21,11 @@ Draft length: drafts cost compute whether or not they are kept. ``DraftTuner`` p
 length per step that maximises expected tokens per second of decode: each sequence's
 acceptance rate is tracked (a moving average, geometric model: the i-th draft token is
 kept with probability a^i), and the cost of a step is modelled as ``per_pass * passes +
-per_token * tokens``, fitted online from the steps the scheduler times. With per-slot KV
+per_token * tokens``, fitted online from the steps the scheduler times. The linear fit misses kernel cliffs
+(8 sequences at 1 thread: 8/16/24/32 rows took 66/110/156/211 ms, 40 rows 569 ms), so
+the seconds measured per step shape (passes, rows) override it for shapes timed lately
+(``StepCosts``); a shape never timed is priced by the fit, and at most one such shape is
+tried per step, so the tuner walks towards a cliff one step at a time. With per-slot KV
 (``kv_unified=False``) llama.cpp splits a batch into extra passes when sequences carry
 unequal token counts, so the passes of each candidate length come from the same rule the
 scheduler's pass metric uses (``binding.ubatch_count``).
@@ -46,6 +50,8 @@ PRIOR_ACCEPTANCE = 0.5  # a sequence's own rate before its first verify
 ACCEPTANCE_WEIGHT = 0.3  # weight of the latest verify in a sequence's moving average
 GLOBAL_ACCEPTANCE_WEIGHT = 0.05  # ... and in the all-sequences average per match length
 COST_DECAY = 0.98  # forgetting factor of the online step-cost fit
+SHAPE_WEIGHT = 0.2  # weight of the latest timing in a step shape's moving average
+SHAPE_STALE_STEPS = 512  # a shape not timed for this many steps is priced by the fit again
 
 
 class NgramDrafter:
@@ -100,13 +106,45 @@ class DraftCandidate:
     acceptance: float | None
 
 
+class StepCosts:
+    """Seconds per decode step, measured per step shape (passes, rows): a moving average
+    per shape, forgotten when the shape has not been timed for ``stale_after`` steps (the
+    machine's load changes; a forgotten shape is priced by the fit and timed again)."""
+
+    def __init__(self, stale_after: int = SHAPE_STALE_STEPS) -> None:
+        self.stale_after = stale_after
+        self._steps = 0
+        self._seconds: dict[tuple[int, int], tuple[float, int]] = {}  # shape -> (average, step last timed)
+
+    def observe(self, passes: int, rows: int, seconds: float) -> None:
+        self._steps += 1
+        shape = (passes, rows)
+        known = self._seconds.get(shape)
+        average = seconds if known is None else (1 - SHAPE_WEIGHT) * known[0] + SHAPE_WEIGHT * seconds
+        self._seconds[shape] = (average, self._steps)
+        if len(self._seconds) > 4 * self.stale_after:  # bound the table: drop what is stale
+            self._seconds = {k: v for k, v in self._seconds.items() if not self._stale(v[1])}
+
+    def seconds(self, passes: int, rows: int) -> float | None:
+        """The shape's measured seconds, or None when it was not timed lately."""
+        known = self._seconds.get((passes, rows))
+        if known is None or self._stale(known[1]):
+            return None
+        return known[0]
+
+    def _stale(self, last_timed: int) -> bool:
+        return self._steps - last_timed > self.stale_after
+
+
 class DraftTuner:
-    """Chooses a step's draft length from expected kept tokens and a fitted cost model."""
+    """Chooses a step's draft length from expected kept tokens and a cost model: measured
+    seconds per step shape where timed lately, else a linear fit over all timed steps."""
 
     def __init__(self, max_draft: int, n_ubatch: int, sequential: bool) -> None:
         self.max_draft = max_draft
         self.n_ubatch = n_ubatch
         self.sequential = sequential
+        self.shapes = StepCosts()
         # Decayed sums for least squares of seconds ~ per_pass * passes + per_row * rows.
         self._spp = self._spr = self._srr = self._sps = self._srs = 0.0
         self.acceptance_by_match: dict[int, float] = dict(PRIOR_ACCEPTANCE_BY_MATCH)
@@ -129,6 +167,7 @@ class DraftTuner:
     # ---- cost model ------------------------------------------------------------------
 
     def observe_step(self, passes: int, rows: int, seconds: float) -> None:
+        self.shapes.observe(passes, rows, seconds)
         d = COST_DECAY
         self._spp = d * self._spp + passes * passes
         self._spr = d * self._spr + passes * rows
@@ -136,17 +175,29 @@ class DraftTuner:
         self._sps = d * self._sps + passes * seconds
         self._srs = d * self._srs + rows * seconds
 
+    def linear_fit(self) -> tuple[float, float] | None:
+        """(seconds per pass, seconds per row) fitted over the timed steps. Until steps of
+        different shapes give a fit with both costs positive (or when a cliff bends it
+        negative), one scale through the origin over rows with the prior pass cost; None
+        before any step was timed."""
+        det = self._spp * self._srr - self._spr * self._spr
+        if det > 1e-9 * max(1.0, self._spp * self._srr):
+            per_pass = (self._sps * self._srr - self._srs * self._spr) / det
+            per_row = (self._srs * self._spp - self._sps * self._spr) / det
+            if per_pass > 0 and per_row > 0:
+                return per_pass, per_row
+        prior = PRIOR_PASS_ROWS  # seconds ~ scale * (prior * passes + rows), least squares
+        units_squared = prior * prior * self._spp + 2 * prior * self._spr + self._srr
+        if units_squared <= 0:
+            return None
+        scale = (prior * self._sps + self._srs) / units_squared
+        return (prior * scale, scale) if scale > 0 else None
+
     def pass_cost_in_rows(self) -> float:
         """What one pass costs in batch rows: the fitted ratio, or the prior until the fit
         has seen steps of different shapes."""
-        det = self._spp * self._srr - self._spr * self._spr
-        if det <= 1e-9 * max(1.0, self._spp * self._srr):
-            return PRIOR_PASS_ROWS
-        per_pass = (self._sps * self._srr - self._srs * self._spr) / det
-        per_row = (self._srs * self._spp - self._sps * self._spr) / det
-        if per_pass <= 0 or per_row <= 0:
-            return PRIOR_PASS_ROWS
-        return min(per_pass / per_row, 64.0)
+        fit = self.linear_fit()
+        return PRIOR_PASS_ROWS if fit is None else min(fit[0] / fit[1], 64.0)
 
     # ---- choice ----------------------------------------------------------------------
 
@@ -157,7 +208,7 @@ class DraftTuner:
         so they count in its passes and rows (the cost), not in the kept tokens."""
         if not candidates or self.max_draft <= 0 or not any(c.draft for c in candidates):
             return 0
-        pass_rows = self.pass_cost_in_rows()
+        fit = self.linear_fit()
         longest = min(self.max_draft, max(len(c.draft) for c in candidates))
         best_k, best_rate, previous = 0, 0.0, 0.0
         acceptance = [self.estimate(c) for c in candidates]
@@ -167,7 +218,8 @@ class DraftTuner:
             runs.sort()
             passes = ubatch_count([list(r) for r in runs], self.n_ubatch, self.sequential)
             rows = sum(n for _, n in runs)
-            rate = (len(candidates) + kept) / (pass_rows * passes + rows)
+            cost, timed = self._cost(fit, passes, rows)
+            rate = (len(candidates) + kept) / cost
             if k >= 2 and rate <= previous:
                 # From k = 1 on the passes stay put, kept tokens grow ever more slowly and
                 # rows linearly: the rate has one peak, so stop past it (this runs every step).
@@ -175,7 +227,20 @@ class DraftTuner:
             if rate > best_rate * 1.0001:
                 best_k, best_rate = k, rate
             previous = rate
+            if not timed and k > 0:
+                break  # one untimed shape per step: longer drafts wait until it is timed
         return best_k
+
+    def _cost(self, fit: tuple[float, float] | None, passes: int, rows: int) -> tuple[float, bool]:
+        """A step shape's cost and whether it was measured: its own timing when it has one
+        (seconds), else the linear fit (seconds), else rows with the prior pass cost (no
+        timings yet: every shape is priced in rows alike)."""
+        if fit is None:
+            return PRIOR_PASS_ROWS * passes + rows, True
+        measured = self.shapes.seconds(passes, rows)
+        if measured is not None:
+            return measured, True
+        return fit[0] * passes + fit[1] * rows, False
 
 
 def _expected_kept(acceptance: float, length: int) -> float:
