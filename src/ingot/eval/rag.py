@@ -34,7 +34,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 REQUIRED = ("question", "doc", "pages", "answer_any", "kind")
 
@@ -288,8 +288,24 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def _rate(hits: int, total: int) -> float | None:
+def rate(hits: int, total: int) -> float | None:
+    """hits / total to 4 places; None when there is nothing to count."""
     return round(hits / total, 4) if total else None
+
+
+class _HasKind(Protocol):
+    kind: str
+
+
+K = TypeVar("K", bound=_HasKind)
+
+
+def group_by_kind(records: Sequence[K]) -> dict[str, list[K]]:
+    """Records per ``kind``, kinds in order of first appearance."""
+    kinds: dict[str, list[K]] = {}
+    for r in records:
+        kinds.setdefault(r.kind, []).append(r)
+    return kinds
 
 
 @dataclass
@@ -343,12 +359,12 @@ def summarize(records: Sequence[QuestionRecord]) -> Summary:
     s.cited_passages = sum(r.cited for r in records)
     s.cited_passages_answerable = sum(r.cited for r in answerable)
     s.cited_passages_right = sum(r.cited_right for r in answerable)
-    s.citation_precision = _rate(s.cited_passages_right, s.cited_passages_answerable)
-    s.answer_accuracy = _rate(s.answer_hits, s.answerable)
-    s.citation_accuracy = _rate(s.citation_hits, s.answerable)
-    s.marked_citation_accuracy = _rate(s.marked_citation_hits, s.answerable)
-    s.answer_and_citation_accuracy = _rate(s.correct_answerable, s.answerable)
-    s.refusal_accuracy = _rate(s.refusal_hits, s.questions)
+    s.citation_precision = rate(s.cited_passages_right, s.cited_passages_answerable)
+    s.answer_accuracy = rate(s.answer_hits, s.answerable)
+    s.citation_accuracy = rate(s.citation_hits, s.answerable)
+    s.marked_citation_accuracy = rate(s.marked_citation_hits, s.answerable)
+    s.answer_and_citation_accuracy = rate(s.correct_answerable, s.answerable)
+    s.refusal_accuracy = rate(s.refusal_hits, s.questions)
     seconds = [r.seconds for r in records]
     p50, p95 = percentile(seconds, 50), percentile(seconds, 95)
     s.latency_p50_s = round(p50, 3) if p50 is not None else None
@@ -358,10 +374,7 @@ def summarize(records: Sequence[QuestionRecord]) -> Summary:
 
 def by_kind(records: Sequence[QuestionRecord]) -> dict[str, Summary]:
     """One summary per ``kind``, in order of first appearance."""
-    kinds: dict[str, list[QuestionRecord]] = {}
-    for r in records:
-        kinds.setdefault(r.kind, []).append(r)
-    return {kind: summarize(rs) for kind, rs in kinds.items()}
+    return {kind: summarize(rs) for kind, rs in group_by_kind(records).items()}
 
 
 def summary_dict(summary: Summary) -> dict[str, Any]:
@@ -388,20 +401,36 @@ class AskError(Exception):
     ``ask`` raises it); the run records it and goes on."""
 
 
-async def run(items: Sequence[GoldenItem], ask: Ask,
-              on_done: Callable[[QuestionRecord], None] | None = None) -> list[QuestionRecord]:
-    """Ask every question in order, one at a time (latencies are then per answer, not
-    shared with a queue), and score each response."""
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+async def each_timed(items: Sequence[GoldenItem], work: Callable[[GoldenItem], Awaitable[T]],
+                     record: Callable[[GoldenItem, T | AskError, float], R],
+                     on_done: Callable[[R], None] | None = None) -> list[R]:
+    """``work`` on every question in order, one at a time (latencies are then per question,
+    not shared with a queue); ``record`` turns each result (or its AskError) and its
+    seconds into a record, handed to ``on_done`` as soon as it exists."""
     records = []
     for item in items:
         started = time.perf_counter()
+        result: T | AskError
         try:
-            response = await ask(item)
+            result = await work(item)
         except AskError as exc:
-            record = failed(item, str(exc), time.perf_counter() - started)
-        else:
-            record = score(item, response, time.perf_counter() - started)
-        records.append(record)
+            result = exc
+        records.append(record(item, result, time.perf_counter() - started))
         if on_done is not None:
-            on_done(record)
+            on_done(records[-1])
     return records
+
+
+async def run(items: Sequence[GoldenItem], ask: Ask,
+              on_done: Callable[[QuestionRecord], None] | None = None) -> list[QuestionRecord]:
+    """Ask every question and score each response (a failed request scores as an error)."""
+    def record(item: GoldenItem, response: dict[str, Any] | AskError, seconds: float) -> QuestionRecord:
+        if isinstance(response, AskError):
+            return failed(item, str(response), seconds)
+        return score(item, response, seconds)
+
+    return await each_timed(items, ask, record, on_done)

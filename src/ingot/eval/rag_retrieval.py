@@ -11,11 +11,10 @@ closes (the model may still refuse them later, so that count is a floor).
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from typing import Any, Awaitable, Callable, Sequence
 
-from ingot.eval.rag import GoldenItem, covers_pages, names_doc
+from ingot.eval.rag import AskError, GoldenItem, covers_pages, each_timed, group_by_kind, names_doc, rate
 
 Retrieve = Callable[[GoldenItem], Awaitable[tuple[list[dict[str, Any]], bool]]]
 
@@ -66,9 +65,6 @@ def summarize(records: Sequence[RetrievalRecord]) -> dict[str, Any]:
     n = len(answerable)
     found = [r for r in answerable if r.rank is not None]
 
-    def rate(hits: int, total: int) -> float | None:
-        return round(hits / total, 4) if total else None
-
     return {
         "questions": len(records), "answerable": n, "unanswerable": len(unanswerable),
         "found_at_1": sum(r.rank == 1 for r in found), "found": len(found),
@@ -81,24 +77,18 @@ def summarize(records: Sequence[RetrievalRecord]) -> dict[str, Any]:
 
 
 def report(records: Sequence[RetrievalRecord], meta: dict[str, Any]) -> dict[str, Any]:
-    kinds: dict[str, list[RetrievalRecord]] = {}
-    for r in records:
-        kinds.setdefault(r.kind, []).append(r)
     return {
         **meta, "retrieval_only": True, "summary": summarize(records),
-        "by_kind": {kind: summarize(rs) for kind, rs in kinds.items()},
+        "by_kind": {kind: summarize(rs) for kind, rs in group_by_kind(records).items()},
         "records": [{**asdict(r), "reachable": r.reachable} for r in records],
     }
 
 
 async def run(items: Sequence[GoldenItem], retrieve: Retrieve,
               on_done: Callable[[RetrievalRecord], None] | None = None) -> list[RetrievalRecord]:
-    records = []
-    for item in items:
-        started = time.perf_counter()
-        passages, gate_open = await retrieve(item)
-        record = score(item, passages, gate_open, time.perf_counter() - started)
-        records.append(record)
-        if on_done is not None:
-            on_done(record)
-    return records
+    def record(item: GoldenItem, found: tuple[list[dict[str, Any]], bool] | AskError, seconds: float) -> RetrievalRecord:
+        if isinstance(found, AskError):
+            raise found  # retrieval has no per-question failure to record
+        return score(item, *found, seconds)
+
+    return await each_timed(items, retrieve, record, on_done)
