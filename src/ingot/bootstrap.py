@@ -162,7 +162,7 @@ def _build_rag(services: Services) -> RagService:
     s = services.settings
     return RagService(services.generation, services.kb.retrieval,
                       RagSettings(min_score=s.rag_min_score, answer_tokens=s.rag_answer_tokens, top_k=s.rag_top_k,
-                                  require_names=s.rag_require_names))
+                                  require_names=s.rag_require_names, table_records=s.rag_table_records))
 
 
 async def load(services: Services, *, tolerate: bool) -> None:

@@ -163,6 +163,11 @@ class Settings(BaseSettings):
         description="RAG refuses, naming them, when the question names something (FinTabNet, Widget E, "
         "MS MARCO) that none of the retrieved passages mentions (rag/subject.py; measured in benchmarks/RESULTS.md).",
     )
+    rag_table_records: bool = Field(
+        True,
+        description="RAG shows the model each Markdown table row as 'row n: column: value; ...' instead of the grid "
+        "(rag/tables.py; measured in benchmarks/RESULTS.md, 'table rows as records').",
+    )
     rag_top_k: int = Field(
         3, ge=1, le=50, description="Passages given to the model per RAG answer when the request sets no top_k "
         "(3: the bundled 135M model loses the thread with more; raise it for bigger models).",

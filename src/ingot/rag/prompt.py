@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ingot.rag.tables import tables_as_records
 from ingot.retrieval.service import Passage
 
 # Kept as measured (benchmarks/RESULTS.md, "RAG answers (golden set)", cited answers): a
@@ -34,11 +35,15 @@ def page_label(passage: Passage) -> str:
     return f"pages {r.page_start}-{r.page_end}"
 
 
-def format_source(number: int, passage: Passage) -> str:
-    """``[n] page p`` then the text. The file name is left to the citation: with it in the
-    prompt the bundled 135M model answered fewer of our fact questions (2-3/8 vs 3-5/8)."""
+def format_source(number: int, passage: Passage, *, table_records: bool = False) -> str:
+    """``[n] page p`` then the text, its tables as row records when ``table_records``
+    (rag/tables.py). The file name is left to the citation: with it in the prompt the
+    bundled 135M model answered fewer of our fact questions (2-3/8 vs 3-5/8)."""
     where = page_label(passage)
-    return f"[{number}]{' ' + where if where else ''}\n{passage.record.text.strip()}"
+    text = passage.record.text.strip()
+    if table_records:
+        text = tables_as_records(text)
+    return f"[{number}]{' ' + where if where else ''}\n{text}"
 
 
 @dataclass
@@ -56,6 +61,7 @@ def build_prompt(
     count_tokens: Callable[[str], int],
     context_tokens: int,
     answer_tokens: int,
+    table_records: bool = False,
 ) -> Prompt:
     """Messages = system (instructions + sources) + history + question, within
     ``context_tokens - answer_tokens``; passages that do not fit are dropped, worst first."""
@@ -72,7 +78,7 @@ def build_prompt(
     kept: list[Passage] = []
     blocks: list[str] = []
     for passage in passages:
-        block = format_source(len(kept) + 1, passage)
+        block = format_source(len(kept) + 1, passage, table_records=table_records)
         cost = count_tokens(block) + 2
         if cost > room:
             continue  # a shorter, lower-ranked passage may still fit

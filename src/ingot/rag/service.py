@@ -100,6 +100,7 @@ class RagSettings:
     temperature: float = 0.0
     withhold_unsupported: bool = True  # refuse when no answer sentence is supported (citing.py)
     require_names: bool = True  # refuse when no passage names what the question names (subject.py)
+    table_records: bool = True  # tables reach the model as one record per row (tables.py)
     # Below min_score, from this cosine up, a passage holding lexical_coverage of the
     # question's content words is evidence too (has_evidence). None: dense only.
     # golden set: opens FinTabNet (0.39, 2 of 3 words) and Ponemon (0.38, all); of 50
@@ -237,6 +238,7 @@ class RagService:
         prompt: Prompt = build_prompt(
             question, history, result.passages, count_tokens=lambda text: len(engine.tokenize(text, add_special=False)),
             context_tokens=engine.info.context_length, answer_tokens=budget,
+            table_records=self.settings.table_records,
         )
         if system:
             prompt.messages[0]["content"] = system + "\n\n" + prompt.messages[0]["content"]
