@@ -92,7 +92,11 @@ def test_measurements_table_cell_by_cell():
     assert len(expected) == 6
     table = next(e for e in _extract(path.read_bytes()) if e.kind == "table" and "0.0335" in e.text)
     rows = [[cell.replace("\ufffd", "").strip() for cell in row] for row in _cells(table)]
-    assert rows == expected
+    assert [row for row in rows if row[0][:1].isdigit()] == expected
+    # The column headings (set 1.6 em above the first row, past a rule) are the table's own
+    # rows, so the chunk holding the numbers also holds what they measure.
+    assert rows[0] == ["Inhibitor", "bc (V/dec)", "ba (V/dec)", "Ecorr (V)", "icorr (A/cm2 )", "Polarization", "Corrosion"]
+    assert rows[1] == ["concentration (g)", "", "", "", "", "resistance (Ω)", "rate (mm/year)"]
 
 
 @needs_docs
@@ -263,7 +267,8 @@ def test_ocr_language_chosen_by_script_detection():
     buffer = io.BytesIO()
     page.save(buffer, format="PNG")
     read = ARABIC_WORD.findall(" ".join(e.text for e in image.extract(buffer.getvalue(), ExtractOptions()).elements))
-    assert len(set(read) & set(truth[:84])) >= 30
+    drawn = set(truth[:84])  # 84 distinct words from the ground truth; 8 in the stand-in without ../shared
+    assert len(set(read) & drawn) >= min(30, len(drawn) * 3 // 4)
 
 
 @needs_docs
@@ -390,6 +395,26 @@ def test_web_address_broken_across_lines_is_rejoined():
     text = " ".join(e.text for e in _extract(data))
     assert "https://www.example.org/rules/2024/ and take effect" in text
     assert "final rules" in text
+
+
+def test_column_headings_well_above_the_first_row_stay_with_their_table():
+    """Headings in two lines, then a gap of ~2 em (where a rule would be) before rows of
+    numbers: one table, headings first, not a line of text and a table without names."""
+    columns = (72, 200, 330)
+    lines = [(72, 60, "The samples were weighed and exposed to the acid for a full day before the"),
+             (72, 72, "corrosion rate of each was measured, as the following table shows.")]
+    lines += [(x, 100, t) for x, t in zip(columns, ("Sample", "Mass", "Corrosion"))]
+    lines += [(x, 111, t) for x, t in zip(columns, ("name", "(g)", "rate (mm/year)"))]
+    for i, row in enumerate((("A1", "1.25", "0.3100"), ("B2", "2.50", "0.1520"), ("C3", "5.00", "0.0919"))):
+        lines += [(x, 138 + 12 * i, t) for x, t in zip(columns, row)]
+    lines += [(72, 200, "The rate falls as the mass of the sample grows, in every one of the runs."),
+              (72, 212, "Further runs at other temperatures are left for a later study of the acid.")]
+    tables = [e for e in _extract(_text_pdf(lines)) if e.kind == "table"]
+    assert len(tables) == 1
+    rows = _cells(tables[0])
+    assert rows[0] == ["Sample", "Mass", "Corrosion"]
+    assert rows[-1] == ["C3", "5.00", "0.0919"]
+    assert "rate (mm/year)" in tables[0].text
 
 
 @needs_docs

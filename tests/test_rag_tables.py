@@ -82,3 +82,15 @@ def test_the_prompt_shows_tables_as_records_only_when_asked() -> None:
     assert "row 1: Processing: Chipper; total chunks: 20,843" in as_records.messages[-1]["content"]
     assert "| Chipper | 20,843 |" in as_grid.messages[-1]["content"]
     assert passage.record.text == grid
+
+
+def test_a_heading_wrapped_onto_a_second_line_joins_its_column_name() -> None:
+    rows = [
+        ["Inhibitor", "Ecorr (V)", "Polarization", "Corrosion"],
+        ["concentration (g)", "", "resistance (Ω)", "rate (mm/year)"],
+        ["6", "0.8027", "373.180", "0.4318"],
+    ]
+    assert records(rows) == [
+        "row 1: Inhibitor concentration (g): 6; Ecorr (V): 0.8027; Polarization resistance (Ω): 373.180; "
+        "Corrosion rate (mm/year): 0.4318"
+    ]

@@ -12,7 +12,9 @@ Two repairs on the way, both of shapes the extractors produce:
 * A header with empty cells (a spanned heading over sub-columns, or a sheet's title row)
   is continued by the body rows right below it that are mostly words (fewer than half of
   their cells numbers), up to two, each column name joining its parts (``Inference`` +
-  ``time (secs)``; ``mAP`` + ``(0.75)``).
+  ``time (secs)``; ``mAP`` + ``(0.75)``). A full header is continued only by a row whose
+  cells all start in lower case or with "(": headings wrapped onto a second line
+  (``Polarization`` + ``resistance (Ω)``), not a data row of words.
 * A row whose cells hold the same number ``m > 1`` of words, at least two of them all
   plain numbers (``260.57 (145.80)`` is a value and its deviation, not two rows), is ``m`` rows that PDF extraction merged line by line (``OTSL HTML`` /
   ``0.938 0.952``): it is split back, the single-valued cells shared by every part.
@@ -86,9 +88,11 @@ def records(rows: list[list[str]]) -> list[str]:
 def continued_header(header: list[str], body: list[list[str]]) -> tuple[list[str], list[list[str]]]:
     """The header with the mostly-words rows below it folded in, when it has empty cells."""
     continued = 0
-    while body and continued < MAX_HEADER_CONTINUATIONS and not all(header):
+    while body and continued < MAX_HEADER_CONTINUATIONS:
         row = body[0]
         filled = [cell for cell in row if cell]
+        if all(header) and not all(_continues_words(cell) for cell in filled):
+            break
         if not filled or 2 * sum(1 for cell in filled if _NUMBER.fullmatch(cell)) >= len(filled):
             break
         if len(filled) > 1 and len(set(filled)) == 1:
@@ -98,6 +102,12 @@ def continued_header(header: list[str], body: list[list[str]]) -> tuple[list[str
         body = body[1:]
         continued += 1
     return header, body
+
+
+def _continues_words(cell: str) -> bool:
+    """Does a cell read as the second line of a heading ("concentration (g)" under
+    "Inhibitor")? A full header is continued only by a row of such cells."""
+    return cell[:1].islower() or cell[:1] == "("
 
 
 def split_merged_lines(row: list[str]) -> list[list[str]]:

@@ -68,6 +68,8 @@ PIECE_GAP_EM = 1.0  # a gap wider than this (in ems), and than three word spaces
 LONE_GAP_EM = 1.6  # ... or, in a line with no word spaces to compare with, wider than this
 SMALL_GLYPH_EM = 0.45  # a glyph lower than this (in ems) is punctuation; it joins a line by its centre
 ROW_ALIGNED_SHARE = 0.6  # columns whose blocks start on the same lines this often are a table
+HEADER_GAP_EM = 2.5  # column headings may sit this far above a table's first row (_header_over)
+NUMBER_CELL = re.compile(r"[^\w(]{0,3}[-+−(]?[$€£]?\d[\d,.]*(?:[eE][-+]?\d+)?%?\)?")
 MAX_FURNITURE_CELLS = 4  # a row of more cells than this in a page margin is a table, not a running head
 MAX_GAP_EM = 2.5  # a gap wider than this ends a piece whatever the line's word spacing
 EM_PER_GLYPH = 1 / 0.7  # capitals, digits and ascenders (b d h k l) are about 0.7 em high
@@ -943,6 +945,27 @@ def _leaf(blocks: list[_Block]) -> _Region:
     return _Region([b for row in rows for b in row], tabular=sum(len(row) > 1 for row in rows) >= 2)
 
 
+def _header_over(table: _Region, region: _Region) -> bool:
+    """Is ``table`` a table's column headings (cells of words) and ``region`` its body (cells
+    mostly numbers, each under a heading)? A rule under the headings often leaves more room
+    than between rows (Data in Brief's "Inhibitor concentration (g) | ... | Corrosion rate
+    (mm/year)": 1.6 em above the first row), which must not cut the headings off their
+    numbers: the body's chunk would have no column names to be found by."""
+    heads = [b for b in table.blocks]
+    cells = [b for b in region.blocks]
+    if not region.tabular or len(heads) < 2 or len(cells) < 2:
+        return False
+    if sum(_is_number_cell(b) for b in heads) * 4 > len(heads):
+        return False
+    if sum(_is_number_cell(b) for b in cells) * 2 < len(cells):
+        return False
+    return all(any(b.x0 < h.x1 and h.x0 < b.x1 for h in heads) for b in cells)
+
+
+def _is_number_cell(block: _Block) -> bool:
+    return bool(NUMBER_CELL.fullmatch(" ".join(p.text for p in block.lines).strip()))
+
+
 def _merge_tables(regions: list[_Region], em: float) -> list[_Region]:
     """A table is often cut into several regions (a header cell spanning columns, a gap
     between row groups); put back together neighbouring tabular regions and the loose
@@ -959,7 +982,9 @@ def _merge_tables(regions: list[_Region], em: float) -> list[_Region]:
 
 def _table_part(table: _Region, region: _Region, em: float) -> bool:
     gap = region.y0 - table.y1
-    if gap > 1.5 * em or gap < -4 * em or region.x1 <= table.x0 or region.x0 >= table.x1:
+    if gap < -4 * em or region.x1 <= table.x0 or region.x0 >= table.x1:
+        return False
+    if gap > 1.5 * em and not (gap <= HEADER_GAP_EM * em and _header_over(table, region)):
         return False
     if region.tabular:
         return True
