@@ -951,8 +951,7 @@ def _header_over(table: _Region, region: _Region) -> bool:
     than between rows (Data in Brief's "Inhibitor concentration (g) | ... | Corrosion rate
     (mm/year)": 1.6 em above the first row), which must not cut the headings off their
     numbers: the body's chunk would have no column names to be found by."""
-    heads = [b for b in table.blocks]
-    cells = [b for b in region.blocks]
+    heads, cells = table.blocks, region.blocks
     if not region.tabular or len(heads) < 2 or len(cells) < 2:
         return False
     if sum(_is_number_cell(b) for b in heads) * 4 > len(heads):
