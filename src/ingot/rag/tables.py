@@ -16,8 +16,9 @@ Two repairs on the way, both of shapes the extractors produce:
   cells all start in lower case or with "(": headings wrapped onto a second line
   (``Polarization`` + ``resistance (Ω)``), not a data row of words.
 * A row whose cells hold the same number ``m > 1`` of words, at least two of them all
-  plain numbers (``260.57 (145.80)`` is a value and its deviation, not two rows), is ``m`` rows that PDF extraction merged line by line (``OTSL HTML`` /
-  ``0.938 0.952``): it is split back, the single-valued cells shared by every part.
+  plain numbers (``260.57 (145.80)`` is a value and its deviation, not two rows), is
+  ``m`` rows that PDF extraction merged line by line (``OTSL HTML`` / ``0.938 0.952``):
+  it is split back, the single-valued cells shared by every part.
 
 Tables are found by markdown-it-py (the parser the Markdown extractor uses), so a pipe in
 running text is never taken for a table; the text around a table is kept as it is.
@@ -86,7 +87,9 @@ def records(rows: list[list[str]]) -> list[str]:
 
 
 def continued_header(header: list[str], body: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    """The header with the mostly-words rows below it folded in, when it has empty cells."""
+    """The header with the rows below it that continue its column names folded in (see
+    the module doc: after a header with empty cells, mostly-word rows; after a full one,
+    rows of wrapped heading lines), up to MAX_HEADER_CONTINUATIONS."""
     continued = 0
     while body and continued < MAX_HEADER_CONTINUATIONS:
         row = body[0]

@@ -69,7 +69,6 @@ LONE_GAP_EM = 1.6  # ... or, in a line with no word spaces to compare with, wide
 SMALL_GLYPH_EM = 0.45  # a glyph lower than this (in ems) is punctuation; it joins a line by its centre
 ROW_ALIGNED_SHARE = 0.6  # columns whose blocks start on the same lines this often are a table
 HEADER_GAP_EM = 2.5  # column headings may sit this far above a table's first row (_header_over)
-NUMBER_CELL = re.compile(r"[^\w(]{0,3}[-+−(]?[$€£]?\d[\d,.]*(?:[eE][-+]?\d+)?%?\)?")
 MAX_FURNITURE_CELLS = 4  # a row of more cells than this in a page margin is a table, not a running head
 MAX_GAP_EM = 2.5  # a gap wider than this ends a piece whatever the line's word spacing
 EM_PER_GLYPH = 1 / 0.7  # capitals, digits and ascenders (b d h k l) are about 0.7 em high
@@ -962,7 +961,7 @@ def _header_over(table: _Region, region: _Region) -> bool:
 
 
 def _is_number_cell(block: _Block) -> bool:
-    return bool(NUMBER_CELL.fullmatch(" ".join(p.text for p in block.lines).strip()))
+    return bool(NUMBER.match(_cell_text(block)))
 
 
 def _merge_tables(regions: list[_Region], em: float) -> list[_Region]:
