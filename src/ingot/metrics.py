@@ -47,6 +47,8 @@ class _EngineGauges:
             ("ingot_decode_steps", "decode_steps", "llama_decode calls (scheduler steps)."),
             ("ingot_decode_passes", "decode_passes", "Internal llama.cpp passes (ubatches) over all decode steps."),
             ("ingot_decode_slot_moves", "slot_moves", "Sequences moved to another KV slot to close a gap."),
+            ("ingot_prefix_shared_tokens", "prefix_shared_tokens",
+             "Prompt tokens copied from another slot's KV cells instead of prefilled (shared prefixes)."),
             ("ingot_spec_draft_tokens", "spec_draft_tokens",
              "Prompt-lookup draft tokens sent to llama_decode (speculative decoding)."),
             ("ingot_spec_accepted_tokens", "spec_accepted_tokens",

@@ -54,5 +54,6 @@ def create_engine(spec: ModelSpec, settings: Settings) -> Engine:
         batch_tokens=settings.batch_tokens,
         max_queue=settings.max_queue,
         max_draft=settings.speculative_draft_tokens,
+        share_prefixes=settings.share_prefixes,
         chat_template=spec.chat_template,
     )

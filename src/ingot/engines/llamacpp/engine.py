@@ -32,12 +32,14 @@ class LlamaCppEngine(Engine):
         batch_tokens: int,
         max_queue: int,
         max_draft: int = 0,
+        share_prefixes: bool = True,
         chat_template: str | None = None,
     ) -> None:
         self._model = LlamaModel(path)
         n_ctx_seq = min(context_length, self._model.n_ctx_train or context_length)
         self._ctx = LlamaContext(self._model, parallel, n_ctx_seq, batch_tokens, threads)
-        self._scheduler = Scheduler(self._model, self._ctx, parallel, batch_tokens, max_queue, max_draft)
+        self._scheduler = Scheduler(self._model, self._ctx, parallel, batch_tokens, max_queue, max_draft,
+                                    share_prefixes)
         template = chat_template or self._model.meta("tokenizer.chat_template")
         self._info = ModelInfo(
             id=model_id,

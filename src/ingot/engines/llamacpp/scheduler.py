@@ -26,6 +26,11 @@ Prefix cache: a finished sequence's KV cells stay in its slot. A new request goe
 free slot whose cached tokens share the longest prefix with its prompt, and only the rest
 of the prompt is prefilled (multi-turn chats and shared system prompts skip most of the
 prefill), as llama.cpp's own server does.
+
+Shared prefixes across slots (prefixes.py): when another slot holds a longer prefix of the
+prompt, its KV cells are copied instead of prefilled; when a running sequence is still
+prefilling a prompt that starts the same way, the new request waits for that part and then
+copies it, so a burst sharing a long prefix prefills it once. Both count as cached tokens.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import Callable
 import numpy as np
 
 from ingot.engines.llamacpp.binding import Batch, LlamaContext, LlamaModel, Sampler
+from ingot.engines.llamacpp.prefixes import best_donor, common_prefix
 from ingot.engines.llamacpp.speculation import (
     DraftCandidate,
     DraftTuner,
@@ -83,6 +89,8 @@ class Sequence:
     drafter: NgramDrafter | None = None  # prompt-lookup drafts (speculation on), from the first sample
     acceptance: float | None = None  # moving average of the draft tokens kept (None: no draft yet)
     draft_match: int = 0  # n-gram length behind the draft in flight
+    donor: "Sequence | None" = None  # a running sequence prefilling the prefix this one will copy
+    donor_tokens: int = 0  # how many prompt tokens to copy from it once it has them
 
     @property
     def prompt(self) -> list[int]:
@@ -96,14 +104,6 @@ class Sequence:
     @property
     def prefilling(self) -> bool:
         return self.n_prefilled < len(self.prompt)
-
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -122,6 +122,7 @@ class Scheduler:
         batch_tokens: int,
         max_queue: int,
         max_draft: int = 0,
+        share_prefixes: bool = True,
     ) -> None:
         self.model = model
         self.ctx = ctx
@@ -141,6 +142,10 @@ class Scheduler:
         self._passes = 0  # internal passes (ubatches) over all steps
         self._last_passes = 0
         self._moves = 0  # sequences moved to another slot to close a gap
+        # Copying a prefix from another slot needs the copy cut back to it (not recurrent).
+        self.share_prefixes = share_prefixes and ctx.can_trim
+        self._shared_tokens = 0  # prompt tokens copied from another slot instead of prefilled
+        self._prefix_copies = 0
         # Prompt-lookup speculation (speculation.py): off when max_draft is 0, or when the
         # model's memory cannot drop the rejected draft cells (recurrent / hybrid models).
         self.max_draft = max_draft if ctx.can_trim else 0
@@ -187,6 +192,8 @@ class Scheduler:
                 "decode_passes": self._passes,
                 "decode_passes_last": self._last_passes,
                 "slot_moves": self._moves,
+                "prefix_shared_tokens": self._shared_tokens,
+                "prefix_copies": self._prefix_copies,
                 "spec_draft_tokens": self._drafted,
                 "spec_accepted_tokens": self._accepted,
                 "spec_steps": self._spec_steps,
@@ -219,6 +226,7 @@ class Scheduler:
                     self._drop_aborted()
                     self._admit()
                     self._compact()
+                    self._take_shared_prefixes()
                     active = list(self._running.values())
                 if active:
                     self._step(active)
@@ -259,6 +267,7 @@ class Scheduler:
             self._reuse_prefix(seq, reuse)
             self._slot_last_used[slot] = time.monotonic()
             self._running[slot] = seq
+            self._share_prefix(seq)
 
     def _best_slot(self, free: list[int], seq: Sequence) -> tuple[int, int]:
         """The free slot for a request, and how many prompt tokens its cache can reuse.
@@ -269,7 +278,7 @@ class Scheduler:
         only when its cached prefix saves ``GAP_WORTH_TOKENS`` more prompt tokens.
         """
         prompt = seq.prompt
-        reuse = {slot: _common_prefix(self._slot_tokens[slot], prompt) for slot in free}
+        reuse = {slot: common_prefix(self._slot_tokens[slot], prompt) for slot in free}
         blocks = {slot: self._blocks_added(slot) for slot in free}
         packed = min(free, key=lambda s: (blocks[s], -reuse[s], self._slot_last_used[s]))
         longest = min(free, key=lambda s: (-reuse[s], blocks[s], self._slot_last_used[s]))
@@ -330,6 +339,45 @@ class Scheduler:
         self._slot_tokens[slot] = seq.prompt[:keep]
         seq.n_prefilled = seq.n_cached = keep
 
+    def _share_prefix(self, seq: Sequence) -> None:
+        """Copy a longer prompt prefix from another slot now, or wait for the running
+        sequence that is prefilling one (see prefixes.py); nothing if none saves enough."""
+        if not self.share_prefixes or seq.request.params.prompt_logprobs is not None:
+            return
+        prefilling = {slot: other.prompt for slot, other in self._running.items()
+                      if other is not seq and other.prefilling and other.donor is None}
+        donor = best_donor(seq.prompt, seq.slot, seq.n_prefilled, len(seq.prompt) - 1, self._slot_tokens,
+                           prefilling)
+        if donor is None:
+            return
+        if donor.ready:
+            self._copy_prefix(seq, donor.slot, donor.tokens)
+        else:
+            seq.donor, seq.donor_tokens = self._running[donor.slot], donor.tokens
+
+    def _take_shared_prefixes(self) -> None:
+        """Waiting sequences whose donor has prefilled the shared part (or stopped) copy it
+        now; the copy runs inside the next ``llama_decode``, before its forward pass."""
+        for seq in list(self._running.values()):
+            donor = seq.donor
+            if donor is None:
+                continue
+            if donor.slot >= 0 and donor.prefilling and donor.n_prefilled < seq.donor_tokens:
+                continue
+            seq.donor = None
+            self._share_prefix(seq)  # the donor's cells now, or a finished donor's cache
+
+    def _copy_prefix(self, seq: Sequence, src: int, tokens: int) -> None:
+        slot = seq.slot
+        self.ctx.move_sequence(src, slot)
+        if not self.ctx.trim_sequence(slot, tokens):
+            raise RuntimeError(f"llama.cpp could not cut slot {slot}'s copied cells back to {tokens} tokens")
+        self._shared_tokens += tokens - seq.n_prefilled
+        self._prefix_copies += 1
+        self._slot_tokens[slot] = seq.prompt[:tokens]
+        seq.n_prefilled = seq.n_cached = tokens
+        log.debug("request %s copied %d prompt tokens from slot %d", seq.request.request_id, tokens, src)
+
     def _release(self, seq: Sequence) -> None:
         """Free a sequence's slot (called with the lock held). Its KV cells stay for reuse."""
         self._running.pop(seq.slot, None)
@@ -350,7 +398,7 @@ class Scheduler:
         for seq in active:
             if budget <= 0:
                 break
-            if seq.prefilling:
+            if seq.prefilling and seq.donor is None:
                 chunks[seq.slot] = min(budget, len(seq.prompt) - seq.n_prefilled)
                 budget -= chunks[seq.slot]
         return chunks
