@@ -14,9 +14,13 @@ count (``-np``), context per slot (``-c`` = slots x per-slot context: llama-serv
 is the total), batch size, separate per-slot KV (``--no-kv-unified``) and the GGUF's own
 chat template (``--jinja``; ingot renders the same template).
 
-Workloads (``--workloads``): ``stories`` (short prompts, free generation) and ``rag``
-(three ~150-word passages and a question, from benchmarks/rag_prompts.json). Every request
-starts with a tag unique to the run, so no server reuses a cached prompt prefix.
+Workloads (``--workloads``): ``stories`` (short prompts, free generation), ``rag``
+(three ~150-word passages and a question, from benchmarks/rag_prompts.json) and ``doc``
+(the same three passages for every request of a level, each request with its own question:
+readers asking about one document at once). Every request starts with a tag unique to the
+run (for ``doc``: to the level), so no server reuses a prefix cached by an earlier level;
+within a ``doc`` level the requests share ~90% of their prompt, and a server that shares
+prefixes across slots prefills it once.
 
 Before measuring, each server gets one short request and one unmeasured burst of
 ``--parallel`` streams (every slot used once, nothing queued): the first burst on a fresh
@@ -91,6 +95,7 @@ def ingot_name(precision: str, draft: int | None) -> str:
 
 
 RAG_PROMPTS = Path(__file__).resolve().parent / "rag_prompts.json"
+LONG_PROMPTS = ("rag", "doc")  # workloads measured at --rag-levels
 PEERS = ("llama-server", "llama-cpp-python")
 
 
@@ -108,16 +113,18 @@ def find_llama_server(explicit: str | None) -> Path | None:
 
 
 def llama_server_args(binary: Path, model_path: Path, threads: int, parallel: int, ctx_per_slot: int,
-                      batch: int, port: int) -> list[str]:
-    """llama-server's command line, like for like with ingot's llama.cpp context."""
+                      batch: int, port: int, unified_kv: bool = False) -> list[str]:
+    """llama-server's command line, like for like with ingot's llama.cpp context
+    (``unified_kv``: llama-server's own default, one KV buffer for all slots)."""
     return [str(binary), "-m", str(model_path), "-a", "m", "--host", "127.0.0.1", "--port", str(port),
             "-t", str(threads), "-tb", str(threads), "-np", str(parallel), "-c", str(parallel * ctx_per_slot),
-            "-b", str(batch), "-ub", str(batch), "--cont-batching", "--no-kv-unified", "--jinja", "--no-webui"]
+            "-b", str(batch), "-ub", str(batch), "--cont-batching", "--kv-unified" if unified_kv else "--no-kv-unified", "--jinja", "--no-webui"]
 
 
 def start_llama_server(binary: Path, model_path: Path, args: argparse.Namespace, log: Path) -> Server:
     port = common.free_port()
-    cmd = llama_server_args(binary, model_path, args.threads, args.parallel, args.ctx_per_slot, args.batch, port)
+    cmd = llama_server_args(binary, model_path, args.threads, args.parallel, args.ctx_per_slot, args.batch, port,
+                            args.peer_unified_kv)
     proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
     common.wait_ready(f"http://127.0.0.1:{port}/health", proc)
@@ -186,6 +193,11 @@ def make_prompt(workload: str, tag: str, i: int) -> str:
     if workload == "stories":
         return f"Tell me a long story about city {tag}{i}."
     prompts = json.loads(RAG_PROMPTS.read_text())["prompts"]
+    if workload == "doc":
+        passages = prompts[0]["prompt"].split("\n\nQuestion:")[0]
+        n = i % 3 + 1
+        return (f"(document {tag}) {passages}\n\nQuestion (reader {i}): what does passage [{n}] report? Answer "
+                f"in two or three sentences, quote the passage's own words for the key finding, and cite it as [{n}].")
     return f"(request {tag}{i}) " + prompts[i % len(prompts)]["prompt"]
 
 
@@ -243,7 +255,7 @@ def run_pair(args: argparse.Namespace, precision: str, data_dir: Path, log: Path
         try:
             for workload in args.workloads:
                 tag = f"r{round_no}{workload[0]}-"
-                levels = args.rag_levels if workload == "rag" else args.levels
+                levels = args.rag_levels if workload in LONG_PROMPTS else args.levels
                 result = asyncio.run(measure(server, levels, args.max_tokens, args.runs, workload, tag,
                                              warm_streams=args.parallel))
                 rounds[workload].setdefault(server.name, []).append(result)
@@ -297,6 +309,8 @@ def main() -> None:
     parser.add_argument("--peer", choices=["llama-server", "llama-cpp-python", "both"], default=None,
                         help="servers to compare with (default: both when llama-server is found, "
                              "else llama-cpp-python)")
+    parser.add_argument("--peer-unified-kv", action="store_true",
+                        help="run llama-server with its default unified KV cache instead of ingot's per-slot one")
     parser.add_argument("--llama-server", default=None, help="the llama-server binary (scripts/build_llama_server.sh)")
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--runs", type=int, default=3, help="sequential single-stream requests per round")
@@ -312,7 +326,7 @@ def main() -> None:
     args.rag_levels = [int(n) for n in args.rag_levels.split(",")] if args.rag_levels else args.levels
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     args.drafts = [int(n) for n in args.drafts.split(",")] if args.drafts else [None]
-    if unknown := set(args.workloads) - {"stories", "rag"}:
+    if unknown := set(args.workloads) - {"stories", *LONG_PROMPTS}:
         parser.error(f"unknown workloads: {sorted(unknown)}")
     binary = find_llama_server(args.llama_server)
     if args.peer is None:
@@ -349,7 +363,7 @@ def main() -> None:
         "llama.cpp's default)"]
     if "llama-server" in args.peers:
         cmd = llama_server_args(Path("llama-server"), Path("<same GGUF>"), args.threads, args.parallel,
-                                args.ctx_per_slot, args.batch, 0)
+                                args.ctx_per_slot, args.batch, 0, args.peer_unified_kv)
         at = cmd.index("--port")
         del cmd[at:at + 2]
         settings.append(f"llama-server ({llama_server_version(args.llama_server)}): `{' '.join(cmd)}`")
@@ -374,7 +388,7 @@ def main() -> None:
         for workload, draft in ((w, d) for w in args.workloads for d in args.drafts):
             ours = medians[workload][ingot_name(precision, draft)]
             variant = precision if draft is None else f"{precision}, draft {draft}"
-            levels = args.rag_levels if workload == "rag" else args.levels
+            levels = args.rag_levels if workload in LONG_PROMPTS else args.levels
             for key, label, better_high in metric_rows(levels):
                 cells = []
                 for peer in peer_names:
@@ -386,7 +400,7 @@ def main() -> None:
         for workload, draft in ((w, d) for w in args.workloads for d in args.drafts):
             ours = medians[workload][ingot_name(precision, draft)]
             variant = precision if draft is None else f"{precision}, draft {draft}"
-            levels = args.rag_levels if workload == "rag" else args.levels
+            levels = args.rag_levels if workload in LONG_PROMPTS else args.levels
             passes = [f"{n} streams: {ours[f'passes_per_step@{i}']:.2f}" for i, n in enumerate(levels)
                       if f"passes_per_step@{i}" in ours]
             if passes:

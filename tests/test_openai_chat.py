@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 
 import httpx
@@ -168,3 +169,23 @@ def test_prefix_cache_reuses_earlier_prompt_and_keeps_answers(client, model_id):
     again = client.chat.completions.create(model=model_id, messages=follow, max_tokens=12, temperature=0)
     assert again.choices[0].message.content == second.choices[0].message.content
     assert again.usage.prompt_tokens_details.cached_tokens == again.usage.prompt_tokens - 1
+
+
+def test_concurrent_requests_share_a_long_system_prompt(client, model_id):
+    """Four chats sent at once under one long system prompt: the first prefills it, the others
+    copy its KV cells (shared prefixes across slots) and say so in cached_tokens."""
+    rules = " ".join(f"Rule {i}: answer travel questions about harbour {i} politely and briefly." for i in range(30))
+    questions = ["Where do ferries leave from?", "When does the market open?", "Is parking free?",
+                 "Can I bring a bicycle?"]
+
+    def ask(question: str):
+        return client.chat.completions.create(
+            model=model_id, max_tokens=4, temperature=0,
+            messages=[{"role": "system", "content": rules}, {"role": "user", "content": question}])
+
+    with concurrent.futures.ThreadPoolExecutor(len(questions)) as pool:
+        replies = list(pool.map(ask, questions))
+    system_tokens = len(rules.split())  # fewer words than tokens: a floor for the shared part
+    cached = sorted(r.usage.prompt_tokens_details.cached_tokens for r in replies)
+    assert cached[0] < system_tokens  # whichever came first prefilled the system prompt
+    assert all(c >= system_tokens for c in cached[1:]), cached
