@@ -13,8 +13,10 @@ the bundled SmolLM2-135M GGUF; ``best_donor`` is also tested on its own.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import time
+from typing import Iterator
 
 import pytest
 from schedutil import MODEL_FILE, run_all, same_up_to_float_ties, sequence, watched
@@ -71,25 +73,27 @@ def model():
     m.close()
 
 
-def _scheduler(model: LlamaModel, share: bool, batch_tokens: int = 64) -> tuple[Scheduler, LlamaContext]:
+@contextlib.contextmanager
+def _scheduler(model: LlamaModel, share: bool, batch_tokens: int = 64) -> Iterator[Scheduler]:
     ctx = LlamaContext(model, SLOTS, 512, batch_tokens, threads=1)
-    return Scheduler(model, ctx, SLOTS, batch_tokens, max_queue=16, share_prefixes=share), ctx
+    sched = Scheduler(model, ctx, SLOTS, batch_tokens, max_queue=16, share_prefixes=share)
+    try:
+        yield sched
+    finally:
+        sched.close()
+        ctx.close()
 
 
 @pytest.fixture
 def sharing(model):
-    sched, ctx = _scheduler(model, share=True)
-    yield sched
-    sched.close()
-    ctx.close()
+    with _scheduler(model, share=True) as sched:
+        yield sched
 
 
 @pytest.fixture
 def unshared(model):
-    sched, ctx = _scheduler(model, share=False)
-    yield sched
-    sched.close()
-    ctx.close()
+    with _scheduler(model, share=False) as sched:
+        yield sched
 
 
 def _alone(model: LlamaModel, sched: Scheduler, prompts: list[list[int]], max_tokens: int) -> list[list]:
@@ -151,9 +155,9 @@ def test_a_prefix_held_by_a_running_sequence_is_copied_from_its_slot(model, shar
 
 @needs_model
 def test_a_waiting_request_whose_donor_is_aborted_still_answers_exactly(model):
-    sched, ctx = _scheduler(model, share=True, batch_tokens=16)  # small steps: a long prefill
-    plain, plain_ctx = _scheduler(model, share=False, batch_tokens=16)
-    try:
+    # Small steps (16 tokens): the donor's prefill takes 15 of them.
+    with _scheduler(model, share=True, batch_tokens=16) as sched, \
+            _scheduler(model, share=False, batch_tokens=16) as plain:
         prefix = _shared_part(model, 240)
         donor_prompt, waiter_prompt = (prefix + q for q in _questions(model, 2))
         done: queue.Queue = queue.Queue()
@@ -175,10 +179,6 @@ def test_a_waiting_request_whose_donor_is_aborted_still_answers_exactly(model):
         assert final.request_id == "waiter" and final.finish_reason == "length"
         # It copied what the donor had prefilled (or prefilled itself): the same tokens.
         same_up_to_float_ties(got["waiter"], _alone(model, plain, [waiter_prompt], 8)[0])
-    finally:
-        for s, c in ((sched, ctx), (plain, plain_ctx)):
-            s.close()
-            c.close()
 
 
 @needs_model
