@@ -62,8 +62,14 @@ import llama_cpp
 
 import common
 
-# SmolLM2's end-of-generation tokens (<|endoftext|>, <|im_end|>, <reponame>).
+# The default model's (SmolLM2's) end-of-generation tokens; --model switches (EOG_TOKENS).
 BAN_EOG = {"0": -100, "2": -100, "4": -100}
+# End-of-generation tokens per catalog model (``--model``), banned so every reply is full length.
+EOG_TOKENS = {
+    "smollm2-135m-instruct": ("0", "2", "4"),  # <|endoftext|>, <|im_end|>, <reponame>
+    "qwen2.5-coder-1.5b-instruct": ("151643", "151645", "151662", "151663", "151664"),  # + FIM pad/repo/file
+}
+CHAT_MODEL = "smollm2-135m-instruct"
 
 
 @dataclass
@@ -79,15 +85,15 @@ class Server:
 
 def start_ingot(threads: int, parallel: int, precision: str, data_dir: Path, log: Path,
                 ctx_per_slot: int = 4096, batch: int = 512, draft: int | None = None) -> Server:
-    # SmolLM2 by name: the default `auto` may serve a bigger model, and BAN_EOG is SmolLM2's.
-    env = {"INGOT_MODEL": "smollm2-135m-instruct", "INGOT_MODEL_PRECISION": precision,
+    # The model by name (``--model``): the default `auto` may serve another, and BAN_EOG is per model.
+    env = {"INGOT_MODEL": CHAT_MODEL, "INGOT_MODEL_PRECISION": precision,
            "INGOT_CONTEXT_LENGTH": str(ctx_per_slot),
            "INGOT_BATCH_TOKENS": str(batch)}
     if draft is not None:
         env["INGOT_SPECULATIVE_DRAFT_TOKENS"] = str(draft)
     proc, base = common.start_ingot(data_dir, "--threads", str(threads), "--parallel", str(parallel),
                                     "--embedding-model", "none", env=env, log=log)
-    return Server(ingot_name(precision, draft), proc, base, "smollm2-135m-instruct")
+    return Server(ingot_name(precision, draft), proc, base, CHAT_MODEL)
 
 
 def ingot_name(precision: str, draft: int | None) -> str:
@@ -294,6 +300,7 @@ def llama_server_version(binary: Path) -> str:
 
 
 def main() -> None:
+    global CHAT_MODEL, BAN_EOG  # --model picks them for every request this run sends
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--parallel", type=int, default=8, help="decode slots (ingot --parallel, llama-server -np)")
@@ -309,6 +316,8 @@ def main() -> None:
     parser.add_argument("--peer", choices=["llama-server", "llama-cpp-python", "both"], default=None,
                         help="servers to compare with (default: both when llama-server is found, "
                              "else llama-cpp-python)")
+    parser.add_argument("--model", choices=sorted(EOG_TOKENS), default=CHAT_MODEL,
+                        help="catalog chat model both servers run (the GGUF ingot serves for it)")
     parser.add_argument("--peer-unified-kv", action="store_true",
                         help="run llama-server with its default unified KV cache instead of ingot's per-slot one")
     parser.add_argument("--llama-server", default=None, help="the llama-server binary (scripts/build_llama_server.sh)")
@@ -326,6 +335,7 @@ def main() -> None:
     args.rag_levels = [int(n) for n in args.rag_levels.split(",")] if args.rag_levels else args.levels
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     args.drafts = [int(n) for n in args.drafts.split(",")] if args.drafts else [None]
+    CHAT_MODEL, BAN_EOG = args.model, {token: -100 for token in EOG_TOKENS[args.model]}
     if unknown := set(args.workloads) - {"stories", *LONG_PROMPTS}:
         parser.error(f"unknown workloads: {sorted(unknown)}")
     binary = find_llama_server(args.llama_server)
