@@ -230,7 +230,10 @@ async def measure(server: Server, levels: list[int], max_tokens: int, runs: int,
                   workload: str = "stories", tag: str = "", warm_streams: int = 8) -> dict[str, float]:
     url = f"{server.base_url}/chat/completions"
     out: dict[str, float] = {}
-    async with httpx.AsyncClient(timeout=1800) as http:
+    # A fresh connection per request: llama-server closes idle keep-alive connections after
+    # 5 s, and twice a pooled one it had just closed was reused ("Server disconnected without
+    # sending a response", the request never reached it). A local connect costs ~0.1 ms.
+    async with httpx.AsyncClient(timeout=1800, limits=httpx.Limits(max_keepalive_connections=0)) as http:
         await one_stream(http, url, server.model, "Warm up.", 8)
         await concurrent(http, server, warm_streams, 8, tag=f"{tag}warm-")
         singles = []
