@@ -62,14 +62,21 @@ import llama_cpp
 
 import common
 
-# The default model's (SmolLM2's) end-of-generation tokens; --model switches (EOG_TOKENS).
-BAN_EOG = {"0": -100, "2": -100, "4": -100}
 # End-of-generation tokens per catalog model (``--model``), banned so every reply is full length.
 EOG_TOKENS = {
     "smollm2-135m-instruct": ("0", "2", "4"),  # <|endoftext|>, <|im_end|>, <reponame>
     "qwen2.5-coder-1.5b-instruct": ("151643", "151645", "151662", "151663", "151664"),  # + FIM pad/repo/file
 }
+
+
+def eog_ban(model: str) -> dict[str, int]:
+    """The ``logit_bias`` that bans ``model``'s end-of-generation tokens."""
+    return {token: -100 for token in EOG_TOKENS[model]}
+
+
+# The model every request of this run names, and its ban; main() sets both from --model.
 CHAT_MODEL = "smollm2-135m-instruct"
+BAN_EOG = eog_ban(CHAT_MODEL)
 
 
 @dataclass
@@ -338,7 +345,7 @@ def main() -> None:
     args.rag_levels = [int(n) for n in args.rag_levels.split(",")] if args.rag_levels else args.levels
     args.workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     args.drafts = [int(n) for n in args.drafts.split(",")] if args.drafts else [None]
-    CHAT_MODEL, BAN_EOG = args.model, {token: -100 for token in EOG_TOKENS[args.model]}
+    CHAT_MODEL, BAN_EOG = args.model, eog_ban(args.model)
     if unknown := set(args.workloads) - {"stories", *LONG_PROMPTS}:
         parser.error(f"unknown workloads: {sorted(unknown)}")
     binary = find_llama_server(args.llama_server)

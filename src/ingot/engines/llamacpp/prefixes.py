@@ -19,7 +19,7 @@ triggering copies. Pure functions of token lists: the scheduler owns the state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 # Prompt tokens a copy must save over what the request's own slot already holds.
 SHARE_WORTH_TOKENS = 16
@@ -61,23 +61,25 @@ def best_donor(
     A pending donor is chosen over a ready one only if it saves ``SHARE_WORTH_TOKENS`` more:
     waiting for it delays the request by the rest of that prefill.
     """
-    ready: Donor | None = None
-    for slot, tokens in enumerate(slot_tokens):
-        if slot == own_slot:
-            continue
-        shared = min(common_prefix(tokens, prompt), limit)
-        if ready is None or shared > ready.tokens:
-            ready = Donor(slot, shared, True)
-    pending: Donor | None = None
-    for slot, other in prefilling_prompts.items():
-        if slot == own_slot:
-            continue
-        shared = min(common_prefix(other, prompt), limit)
-        if pending is None or shared > pending.tokens:
-            pending = Donor(slot, shared, False)
+    ready = _longest(enumerate(slot_tokens), prompt, own_slot, limit, ready=True)
+    pending = _longest(prefilling_prompts.items(), prompt, own_slot, limit, ready=False)
     floor = max(own_tokens, ready.tokens if ready else 0)
     if pending is not None and pending.tokens - floor >= SHARE_WORTH_TOKENS:
         return pending
     if ready is not None and ready.tokens - own_tokens >= SHARE_WORTH_TOKENS:
         return ready
     return None
+
+
+def _longest(held: Iterable[tuple[int, Sequence[int]]], prompt: Sequence[int], own_slot: int, limit: int,
+             ready: bool) -> Donor | None:
+    """The slot among ``held`` (slot, tokens) other than ``own_slot`` sharing the most of
+    ``prompt``, capped at ``limit``; the first such slot on ties."""
+    best: Donor | None = None
+    for slot, tokens in held:
+        if slot == own_slot:
+            continue
+        shared = min(common_prefix(tokens, prompt), limit)
+        if best is None or shared > best.tokens:
+            best = Donor(slot, shared, ready)
+    return best
