@@ -8,7 +8,8 @@ that is descheduled holds every other one up. So the thread count that is fastes
 idle machine can be the slowest one under a mixed load, and the default has to be chosen
 under the load the server actually sees.
 
-Per thread count (``--threads``, default cores - 1 and cores), one ``ingot serve`` process
+Per thread count (``--threads``, default cores - 1, cores, and ``auto``: cores while nothing
+else computes, ``threads_when_busy`` while the embedder does), one ``ingot serve`` process
 with the default embedder, measured in alternating rounds (medians reported):
 - embedder alone: /v1/embeddings texts/s with no chat running;
 - chat with the embedder idle, then chat while ``--embed-clients`` clients post
@@ -120,13 +121,18 @@ async def measure(server: generation.Server, args: argparse.Namespace, tag: str)
     return out
 
 
-def start(threads: int, args: argparse.Namespace, data_dir: Path, log: Path) -> generation.Server:
+def start(threads: str, args: argparse.Namespace, data_dir: Path, log: Path) -> generation.Server:
+    """``threads`` "N": N threads whatever else computes; "auto": the defaults (all cores alone,
+    ``threads_when_busy`` while the embedder or an extraction computes)."""
     env = {"INGOT_MODEL": args.model}
+    flags = []
+    if threads != "auto":
+        env["INGOT_THREADS_WHEN_BUSY"] = threads
+        flags = ["--threads", threads]
     cache = Path.home() / ".local" / "share" / "ingot" / "models"
     if cache.is_dir():  # reuse the pulled weights instead of assembling them again per process
         env["INGOT_MODELS_CACHE_DIR"] = str(cache)
-    proc, base = common.start_ingot(data_dir, "--threads", str(threads), "--parallel", str(args.parallel),
-                                    env=env, log=log)
+    proc, base = common.start_ingot(data_dir, *flags, "--parallel", str(args.parallel), env=env, log=log)
     return generation.Server(f"threads {threads}", proc, base, args.model)
 
 
@@ -134,7 +140,8 @@ def main() -> None:
     cores = os.cpu_count() or 2
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=sorted(generation.EOG_TOKENS), default=DEFAULT_MODEL)
-    parser.add_argument("--threads", default=f"{max(1, cores - 1)},{cores}", help="thread counts (comma list)")
+    parser.add_argument("--threads", default=f"{max(1, cores - 1)},{cores},auto",
+                        help="thread counts (comma list); auto = the defaults, fewer threads while the embedder computes")
     parser.add_argument("--parallel", type=int, default=4, help="decode slots")
     parser.add_argument("--streams", type=int, default=4, help="concurrent chat streams in the aggregate phase")
     parser.add_argument("--max-tokens", type=int, default=48)
@@ -145,11 +152,11 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
     generation.CHAT_MODEL, generation.BAN_EOG = args.model, generation.eog_ban(args.model)
-    thread_counts = [int(n) for n in args.threads.split(",")]
+    thread_counts = [n.strip() for n in args.threads.split(",")]
 
     data_dir = Path(tempfile.mkdtemp(prefix="ingot-threads-"))
     log = data_dir / "server.log"
-    results: dict[int, list[dict[str, float]]] = {n: [] for n in thread_counts}
+    results: dict[str, list[dict[str, float]]] = {n: [] for n in thread_counts}
     started = dt.datetime.now(dt.timezone.utc)
     try:
         for round_index in range(args.rounds):
@@ -179,7 +186,8 @@ def main() -> None:
         lines.append(f"| {key} | " + " | ".join(f"{medians[n][key]:.2f}" for n in thread_counts) + " |")
     table = (f"\n## {started:%Y-%m-%d}: llama.cpp threads under load (`benchmarks/threads.py`)\n\n"
              f"Machine: {common.machine()}. Run {started:%H:%M}-{finished:%H:%M} UTC. {args.model}, "
-             f"`ingot serve --threads N --parallel {args.parallel}` with the default embedder "
+             f"`ingot serve --threads N --parallel {args.parallel}` (N fixed: `INGOT_THREADS_WHEN_BUSY=N`; auto: "
+             f"the defaults, {cores} alone and {max(1, cores - 1)} while the embedder encodes) with the default embedder "
              f"(all-MiniLM-L6-v2, ONNX, embed_threads {cores}); {args.max_tokens}-token greedy replies, EOG banned; "
              f"single stream = median of {args.runs}; rag_ttft = one ~800-token RAG prompt; busy = "
              f"{args.embed_clients} client(s) posting {EMBED_BATCH}-text /v1/embeddings batches back to back; "

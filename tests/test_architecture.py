@@ -19,7 +19,7 @@ SRC = Path(__file__).resolve().parent.parent / "src"
 # Lowest first. A module may import its own layer and the layers below, never above.
 LAYERS: list[tuple[str, set[str]]] = [
     ("foundation", {"ingot", "ingot.errors", "ingot.config", "ingot.checksums", "ingot.logging_setup",
-                    "ingot.tracing", "ingot.metrics", "ingot.hardware", "ingot.wire", "ingot.batching",
+                    "ingot.tracing", "ingot.metrics", "ingot.hardware", "ingot.wire", "ingot.batching", "ingot.cpu_demand",
                     "ingot.security", "ingot.state"}),
     ("models", {"ingot.models"}),
     ("runtimes and stores", {"ingot.engines", "ingot.embeddings", "ingot.ranking", "ingot.store", "ingot.ingest"}),

@@ -18,6 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable, Generic, Sequence, TypeVar
 
+from ingot.cpu_demand import PROCESS, CpuDemand
 from ingot.errors import QueueFullError
 
 I = TypeVar("I")
@@ -43,8 +44,10 @@ class DynamicBatcher(Generic[I, O]):
         burst_window_s: float = 0.002,
         max_pending_items: int = 8192,
         on_batch: Callable[[int, float], None] | None = None,
+        demand: CpuDemand = PROCESS,
     ) -> None:
         self._fn = fn
+        self._demand = demand  # a batch counts as CPU work beside generation (cpu_demand.py)
         self._name = name
         self._max_batch = max_batch_items
         self._max_wait = max_wait_s
@@ -107,7 +110,7 @@ class DynamicBatcher(Generic[I, O]):
                     continue
                 started = loop.time()
                 try:
-                    outputs = await loop.run_in_executor(self._executor, self._fn, [r.items[i] for r, i in batch])
+                    outputs = await loop.run_in_executor(self._executor, self._compute, [r.items[i] for r, i in batch])
                 except Exception as exc:  # noqa: BLE001 - delivered to the requests in the batch
                     for request, _ in batch:
                         if not request.future.done():
@@ -122,6 +125,10 @@ class DynamicBatcher(Generic[I, O]):
                     request.remaining -= 1
                     if request.remaining == 0 and not request.future.done():
                         request.future.set_result(request.results)
+
+    def _compute(self, items: list[I]) -> Sequence[O]:
+        with self._demand.hold(self._name):
+            return self._fn(items)
 
     def _take(self) -> list[tuple[_Request, int]]:
         batch: list[tuple[_Request, int]] = []

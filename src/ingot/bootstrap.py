@@ -124,8 +124,9 @@ def _build_generation(services: Services) -> GenerationService:
     engine = create_engine(spec, s)
     services.metrics.watch_engine(engine.info.id, engine.stats)
     info = engine.info
-    log.info("chat model %s ready: engine=%s precision=%s context=%d slots=%d threads=%d",
-             info.id, info.engine, info.precision, info.context_length, s.parallel, s.threads)
+    log.info("chat model %s ready: engine=%s precision=%s context=%d slots=%d threads=%d (%d while busy)",
+             info.id, info.engine, info.precision, info.context_length, s.parallel, s.threads,
+             min(s.threads_when_busy, s.threads))
     defaults = spec.sampling.to_dict() if s.sampling_defaults == "model" else {}
     return GenerationService(engine, spec.names(), services.metrics, defaults, s.max_tokens_default)
 

@@ -21,10 +21,15 @@ from pydantic_settings import (
 )
 
 
-def _default_threads() -> int:
-    """Leave one core for the HTTP/event-loop thread: on a 2-core box two llama.cpp
-    threads fighting Python for the second core collapse throughput (see MODELS.md)."""
-    return max(1, (os.cpu_count() or 2) - 1)
+def _cores() -> int:
+    return os.cpu_count() or 1
+
+
+def _default_busy_threads() -> int:
+    """One core left to the encoder or extraction that is computing beside generation:
+    on 2 cores, 2 llama.cpp threads beside a busy embedder decode 2.5x slower than 1
+    (benchmarks/RESULTS.md, "llama.cpp threads under load")."""
+    return max(1, _cores() - 1)
 
 
 class Settings(BaseSettings):
@@ -78,7 +83,12 @@ class Settings(BaseSettings):
         description="How to run the chat model (see `ingot profiles`): 'auto' (best compatible profile, "
         "throughput first), 'latency', 'throughput', or a profile id, which must be compatible here.",
     )
-    threads: int = Field(default_factory=_default_threads, ge=1, description="llama.cpp compute threads.")
+    threads: int = Field(default_factory=_cores, ge=1,
+                         description="llama.cpp compute threads while nothing else in the process computes.")
+    threads_when_busy: int = Field(
+        default_factory=_default_busy_threads, ge=1,
+        description="llama.cpp threads while an encoder batch or an extraction runs in this process (at most "
+                    "`threads`); chosen again before every decode step.")
     parallel: int = Field(8, ge=1, le=256, description="Sequences decoded together (continuous batching slots).")
     max_queue: int = Field(64, ge=0, description="Requests allowed to wait for a slot before 429.")
     context_length: int = Field(4096, ge=64, description="Tokens of context per sequence (capped by the model).")

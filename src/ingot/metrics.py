@@ -54,14 +54,19 @@ class _EngineGauges:
             ("ingot_spec_accepted_tokens", "spec_accepted_tokens",
              "Draft tokens kept because the sampler picked them (accepted / draft = acceptance rate)."),
             ("ingot_spec_steps", "spec_steps", "Sequence-steps that carried a draft."),
+            ("ingot_llama_thread_changes", "thread_changes",
+             "Thread-count changes between steps (fewer threads while encoders or extraction compute)."),
         ):
             counter = CounterMetricFamily(name, doc, labels=["model_name"])
             counter.add_metric([self._model], float(stats.get(key, 0)))
             yield counter
-        last = GaugeMetricFamily("ingot_decode_passes_last", "Internal passes of the latest decode step.",
-                                 labels=["model_name"])
-        last.add_metric([self._model], float(stats.get("decode_passes_last", 0)))
-        yield last
+        for name, key, doc in (
+            ("ingot_decode_passes_last", "decode_passes_last", "Internal passes of the latest decode step."),
+            ("ingot_llama_threads", "threads", "llama.cpp threads the latest decode step ran with."),
+        ):
+            gauge = GaugeMetricFamily(name, doc, labels=["model_name"])
+            gauge.add_metric([self._model], float(stats.get(key, 0)))
+            yield gauge
 
 
 class GenerationMetrics:

@@ -50,6 +50,7 @@ def create_engine(spec: ModelSpec, settings: Settings) -> Engine:
         precision=model_file.precision,
         context_length=context,
         threads=settings.threads,
+        threads_when_busy=settings.threads_when_busy,
         parallel=settings.parallel,
         batch_tokens=settings.batch_tokens,
         max_queue=settings.max_queue,

@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from ingot.cpu_demand import PROCESS
 from ingot.ingest.elements import Element, ExtractionError, ExtractOptions
 
 DEFAULT_TIMEOUT_S = 120.0
@@ -113,19 +114,20 @@ def extract_data(
     ctx = _mp_context()
     receive, send = ctx.Pipe(duplex=False)
     child = ctx.Process(target=_child, args=(send, data, options, memory_bytes), daemon=True)
-    child.start()
-    send.close()
     message = None
-    try:
-        if receive.poll(timeout_s):
-            message = receive.recv()
-    except EOFError:
-        message = None
-    finally:
-        receive.close()
-        if child.is_alive():
-            child.kill()
-        child.join(5)
+    with PROCESS.hold("extract"):  # the child takes a core from generation (cpu_demand.py)
+        child.start()
+        send.close()
+        try:
+            if receive.poll(timeout_s):
+                message = receive.recv()
+        except EOFError:
+            message = None
+        finally:
+            receive.close()
+            if child.is_alive():
+                child.kill()
+            child.join(5)
     result.seconds = time.monotonic() - started
     if message is None:
         if result.seconds >= timeout_s:

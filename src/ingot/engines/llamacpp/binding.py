@@ -158,6 +158,7 @@ class LlamaContext:
         # long sequence can never starve the others of cache.
         params.kv_unified = False
         self.ctx = L.llama_init_from_model(model.model, params)
+        self.threads = threads
         if not self.ctx:
             raise RuntimeError("llama.cpp could not create a context (out of memory?)")
         self.n_ctx_seq: int = L.llama_n_ctx_seq(self.ctx)
@@ -168,6 +169,13 @@ class LlamaContext:
         # Recurrent and hybrid models keep a state, not cells per position: their sequences
         # cannot be cut back to a position (speculation needs that to drop rejected drafts).
         self.can_trim: bool = not (L.llama_model_is_recurrent(model.model) or L.llama_model_is_hybrid(model.model))
+
+    def set_threads(self, threads: int) -> None:
+        """Threads for the next decodes (prompt chunks and decode rows alike): llama.cpp
+        reads the count at each graph compute, so this is cheap enough to call per step."""
+        if threads != self.threads:
+            L.llama_set_n_threads(self.ctx, threads, threads)
+            self.threads = threads
 
     def clear_sequence(self, seq_id: int) -> None:
         L.llama_memory_seq_rm(self.memory, seq_id, -1, -1)

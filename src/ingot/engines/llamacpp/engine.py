@@ -9,6 +9,7 @@ from typing import AsyncIterator
 
 from ingot.engines.llamacpp.binding import LlamaContext, LlamaModel, Sampler
 from ingot.engines.llamacpp.scheduler import Delivery, Scheduler, Sequence, make_deliver
+from ingot.engines.llamacpp.threads import ThreadPolicy
 from ingot.engines.protocol import (
     Engine,
     GenerationOutput,
@@ -34,12 +35,14 @@ class LlamaCppEngine(Engine):
         max_draft: int = 0,
         share_prefixes: bool = True,
         chat_template: str | None = None,
+        threads_when_busy: int | None = None,
     ) -> None:
         self._model = LlamaModel(path)
         n_ctx_seq = min(context_length, self._model.n_ctx_train or context_length)
         self._ctx = LlamaContext(self._model, parallel, n_ctx_seq, batch_tokens, threads)
+        policy = ThreadPolicy(threads, threads_when_busy or threads)
         self._scheduler = Scheduler(self._model, self._ctx, parallel, batch_tokens, max_queue, max_draft,
-                                    share_prefixes)
+                                    share_prefixes, policy)
         template = chat_template or self._model.meta("tokenizer.chat_template")
         self._info = ModelInfo(
             id=model_id,

@@ -47,6 +47,7 @@ import numpy as np
 
 from ingot.engines.llamacpp.binding import Batch, LlamaContext, LlamaModel, Sampler
 from ingot.engines.llamacpp.prefixes import best_donor, common_prefix
+from ingot.engines.llamacpp.threads import ThreadPolicy
 from ingot.engines.llamacpp.speculation import (
     DraftCandidate,
     DraftTuner,
@@ -123,6 +124,7 @@ class Scheduler:
         max_queue: int,
         max_draft: int = 0,
         share_prefixes: bool = True,
+        threads: ThreadPolicy | None = None,
     ) -> None:
         self.model = model
         self.ctx = ctx
@@ -149,7 +151,11 @@ class Scheduler:
         # Prompt-lookup speculation (speculation.py): off when max_draft is 0, or when the
         # model's memory cannot drop the rejected draft cells (recurrent / hybrid models).
         self.max_draft = max_draft if ctx.can_trim else 0
-        self._tuner = DraftTuner(self.max_draft, ctx.n_ubatch, sequential=not ctx.kv_unified)
+        # One tuner per thread count: a step's cost in rows changes with the threads, and a fit
+        # over steps run at both counts would price neither right.
+        self._tuners: dict[int, DraftTuner] = {}
+        self.threads = threads or ThreadPolicy.fixed(ctx.threads)
+        self._thread_changes = 0
         self._drafted = 0  # draft tokens sent to llama_decode
         self._accepted = 0  # of those, kept
         self._spec_steps = 0  # steps that carried drafts
@@ -197,6 +203,8 @@ class Scheduler:
                 "spec_draft_tokens": self._drafted,
                 "spec_accepted_tokens": self._accepted,
                 "spec_steps": self._spec_steps,
+                "threads": self.ctx.threads,
+                "thread_changes": self._thread_changes,
             }
 
     def retry_after(self) -> int:
@@ -428,8 +436,24 @@ class Scheduler:
         length = self._tuner.choose(candidates, sorted(chunks.items()))
         return {c.slot: c.draft[:length] for c in candidates if length and c.draft}
 
+    @property
+    def _tuner(self) -> DraftTuner:
+        tuner = self._tuners.get(self.ctx.threads)
+        if tuner is None:
+            tuner = self._tuners[self.ctx.threads] = DraftTuner(self.max_draft, self.ctx.n_ubatch,
+                                                                 sequential=not self.ctx.kv_unified)
+        return tuner
+
+    def _choose_threads(self) -> None:
+        """Fewer threads while other work in the process computes (threads.py)."""
+        threads = self.threads.choose()
+        if threads != self.ctx.threads:
+            self.ctx.set_threads(threads)
+            self._thread_changes += 1
+
     def _step(self, active: list[Sequence]) -> None:
         started = time.monotonic()
+        self._choose_threads()
         batch = self._batch
         batch.clear()
         sample_at: list[tuple[Sequence, int]] = []  # sequences that sample after this decode

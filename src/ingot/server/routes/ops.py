@@ -60,7 +60,8 @@ async def metadata(state: ServerState = Depends(get_state)) -> dict:
         "version": __version__,
         "python": platform.python_version(),
         "modelInfo": info,
-        "runtime": {"threads": s.threads, "parallel": s.parallel, "maxQueue": s.max_queue,
+        "runtime": {"threads": s.threads, "threadsWhenBusy": min(s.threads_when_busy, s.threads),
+                    "parallel": s.parallel, "maxQueue": s.max_queue,
                     "embedThreads": s.embed_threads},
     }
 
