@@ -22,6 +22,15 @@ def _pin_chat_model() -> None:
     os.environ["INGOT_MODEL"] = "smollm2-135m-instruct"
 
 
+def _pin_threads() -> None:
+    """One llama.cpp thread per server: the suite runs two xdist workers on two cores, and
+    two processes' spinning llama.cpp threads on shared cores stall each other (the product
+    default, all cores when nothing else in the process computes, sees only its own
+    process; benchmarks/RESULTS.md, "llama.cpp threads under load"). A test that sets
+    threads itself wins."""
+    os.environ.setdefault("INGOT_THREADS", "1")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     """One model cache for every server and CLI the session starts, whatever its data dir:
     the re-quantized chat model and the ONNX export are built once, not once per fresh data
@@ -30,6 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     cache itself drop the variable (``own_models_cache``)."""
     global _own_models_cache
     _pin_chat_model()
+    _pin_threads()
     if os.environ.get(_MODELS_CACHE_ENV):
         return
     _own_models_cache = tempfile.mkdtemp(prefix="ingot-test-models-")

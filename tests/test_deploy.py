@@ -428,8 +428,10 @@ def test_schema_accepts_several_pods_with_shared_state(helm, good):
     assert done.returncode == 0, done.stderr
 
 
-def test_settings_values_reach_ingot_through_the_config_file(helm, tmp_path):
+def test_settings_values_reach_ingot_through_the_config_file(helm, tmp_path, monkeypatch):
     from ingot.config import load_settings
+
+    monkeypatch.delenv("INGOT_THREADS", raising=False)  # the suite's pin (conftest) would win over the file
 
     kinds = by_kind(render(helm, *VALUE_SETS["cluster"]))
     config = tmp_path / "config.yaml"

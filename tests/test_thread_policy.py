@@ -47,6 +47,8 @@ def test_policy_uses_fewer_threads_while_something_else_computes():
 
 def test_defaults_all_cores_alone_one_left_when_busy(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
+    monkeypatch.delenv("INGOT_THREADS", raising=False)  # the suite pins 1 (conftest)
+    monkeypatch.delenv("INGOT_THREADS_WHEN_BUSY", raising=False)
     s = Settings()
     assert (s.threads, s.threads_when_busy) == (2, 1)
     monkeypatch.setenv("INGOT_THREADS_WHEN_BUSY", "2")
