@@ -3,12 +3,17 @@ record a result table."""
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import platform
+import shutil
+import tempfile
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -78,3 +83,25 @@ def record(table: str, write: bool) -> None:
     if write:
         with RESULTS.open("a") as fh:
             fh.write(table)
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str) -> Iterator[tuple[Path, Path]]:
+    """A temporary data dir and the servers' log file in it; on a failure the log's tail is
+    printed (the servers' own account of what went wrong), and the dir is removed either way."""
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    log = data_dir / "servers.log"
+    try:
+        yield data_dir, log
+    except BaseException:
+        if log.exists():
+            print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
+        raise
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def section(title: str, started: dt.datetime, finished: dt.datetime, settings: str, lines: list[str]) -> str:
+    """A dated RESULTS.md section: heading, machine, run window (UTC), settings, table."""
+    return (f"\n## {started:%Y-%m-%d}: {title}\n\nMachine: {machine()}. Run {started:%H:%M}-{finished:%H:%M} UTC. "
+            f"{settings}\n\n" + "\n".join(lines) + "\n")

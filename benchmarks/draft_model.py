@@ -30,7 +30,6 @@ import json
 import os
 import statistics
 import subprocess
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -93,18 +92,18 @@ def main() -> None:
         if not path.exists():
             parser.error(f"{path} not found: `ingot models pull` the Qwen2.5-Coder 1.5B and 0.5B first")
     lengths = [int(n) for n in args.draft_max.split(",")]
-    log = Path(tempfile.mkdtemp(prefix="ingot-draft-")) / "server.log"
     results: dict[int, list[dict[str, tuple[float, int, int]]]] = {k: [] for k in lengths}
     started = dt.datetime.now(dt.timezone.utc)
-    for round_index in range(args.rounds):
-        for k in lengths if round_index % 2 == 0 else lengths[::-1]:
-            proc, base = start(binary, args, k, log)
-            try:
-                row = measure(base, args.max_tokens)
-            finally:
-                common.stop(proc)
-            print(f"round {round_index} draft_max {k}: {row}", flush=True)
-            results[k].append(row)
+    with common.scratch_dir("ingot-draft-") as (_, log):
+        for round_index in range(args.rounds):
+            for k in lengths if round_index % 2 == 0 else lengths[::-1]:
+                proc, base = start(binary, args, k, log)
+                try:
+                    row = measure(base, args.max_tokens)
+                finally:
+                    common.stop(proc)
+                print(f"round {round_index} draft_max {k}: {row}", flush=True)
+                results[k].append(row)
     finished = dt.datetime.now(dt.timezone.utc)
 
     base_speed = {name: statistics.median(r[name][0] for r in results[lengths[0]]) for name in PROMPTS}
@@ -119,12 +118,12 @@ def main() -> None:
             ratio = f"{speed / base_speed[name]:.2f}x" if lengths[0] == 0 else ""
             cells.append(f"{speed:.2f} ({ratio}; {kept}/{drafted})" if k else f"{speed:.2f}")
         lines.append(f"| {'none' if k == 0 else f'0.5B, n_max {k}'} | " + " | ".join(cells) + " |")
-    table = (f"\n## {started:%Y-%m-%d}: draft-model speculation, llama-server's own (`benchmarks/draft_model.py`)\n\n"
-             f"Machine: {common.machine()}. Run {started:%H:%M}-{finished:%H:%M} UTC. "
-             f"{generation.llama_server_version(binary)}. Target {args.target.name}, draft {args.draft.name} "
-             f"(`--spec-type draft-simple`), {args.threads} threads each, 1 slot, {args.max_tokens}-token greedy "
-             f"replies; decode tok/s = llama-server's `timings.predicted_per_second`, medians of {args.rounds} "
-             f"alternating rounds.\n\n" + "\n".join(lines) + "\n")
+    table = common.section(
+        "draft-model speculation, llama-server's own (`benchmarks/draft_model.py`)", started, finished,
+        f"{generation.llama_server_version(binary)}. Target {args.target.name}, draft {args.draft.name} "
+        f"(`--spec-type draft-simple`), {args.threads} threads each, 1 slot, {args.max_tokens}-token greedy "
+        f"replies; decode tok/s = llama-server's `timings.predicted_per_second`, medians of {args.rounds} "
+        "alternating rounds.", lines)
     common.record(table, write=not args.no_write)
 
 

@@ -52,7 +52,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -357,20 +356,12 @@ def main() -> None:
             parser.error("llama-server not found: run scripts/build_llama_server.sh or pass --llama-server")
         args.llama_server = binary
 
-    data_dir = Path(tempfile.mkdtemp(prefix="ingot-bench-"))
-    log = data_dir / "servers.log"
     rows = []
     started = dt.datetime.now(dt.timezone.utc)
-    try:
+    with common.scratch_dir("ingot-bench-") as (data_dir, log):
         for precision in args.precisions.split(","):
             medians, model_name = run_pair(args, precision, data_dir, log)
             rows.append((precision, model_name, medians))
-    except BaseException:
-        if log.exists():
-            print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
-        raise
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
     finished = dt.datetime.now(dt.timezone.utc)
 
     names = {"llama-server": "llama-server", "llama-cpp-python": "llama_cpp.server"}

@@ -30,10 +30,7 @@ import asyncio
 import datetime as dt
 import itertools
 import os
-import shutil
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -154,11 +151,9 @@ def main() -> None:
     generation.CHAT_MODEL, generation.BAN_EOG = args.model, generation.eog_ban(args.model)
     thread_counts = [n.strip() for n in args.threads.split(",")]
 
-    data_dir = Path(tempfile.mkdtemp(prefix="ingot-threads-"))
-    log = data_dir / "server.log"
     results: dict[str, list[dict[str, float]]] = {n: [] for n in thread_counts}
     started = dt.datetime.now(dt.timezone.utc)
-    try:
+    with common.scratch_dir("ingot-threads-") as (data_dir, log):
         for round_index in range(args.rounds):
             order = thread_counts if round_index % 2 == 0 else thread_counts[::-1]
             for threads in order:
@@ -170,12 +165,6 @@ def main() -> None:
                 print(f"round {round_index} threads {threads}: "
                       + ", ".join(f"{k} {v:.2f}" for k, v in row.items()), flush=True)
                 results[threads].append(row)
-    except BaseException:
-        if log.exists():
-            print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
-        raise
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
     finished = dt.datetime.now(dt.timezone.utc)
 
     keys = list(results[thread_counts[0]][0])
@@ -184,14 +173,14 @@ def main() -> None:
     lines = [header, "|---" * (len(thread_counts) + 1) + "|"]
     for key in keys:
         lines.append(f"| {key} | " + " | ".join(f"{medians[n][key]:.2f}" for n in thread_counts) + " |")
-    table = (f"\n## {started:%Y-%m-%d}: llama.cpp threads under load (`benchmarks/threads.py`)\n\n"
-             f"Machine: {common.machine()}. Run {started:%H:%M}-{finished:%H:%M} UTC. {args.model}, "
-             f"`ingot serve --threads N --parallel {args.parallel}` (N fixed: `INGOT_THREADS_WHEN_BUSY=N`; auto: "
-             f"the defaults, {cores} alone and {max(1, cores - 1)} while the embedder encodes) with the default embedder "
-             f"(all-MiniLM-L6-v2, ONNX, embed_threads {cores}); {args.max_tokens}-token greedy replies, EOG banned; "
-             f"single stream = median of {args.runs}; rag_ttft = one ~800-token RAG prompt; busy = "
-             f"{args.embed_clients} client(s) posting {EMBED_BATCH}-text /v1/embeddings batches back to back; "
-             f"medians of {args.rounds} alternating rounds.\n\n" + "\n".join(lines) + "\n")
+    table = common.section(
+        "llama.cpp threads under load (`benchmarks/threads.py`)", started, finished,
+        f"{args.model}, `ingot serve --threads N --parallel {args.parallel}` (N fixed: `INGOT_THREADS_WHEN_BUSY=N`; auto: "
+        f"the defaults, {cores} alone and {max(1, cores - 1)} while the embedder encodes) with the default embedder "
+        f"(all-MiniLM-L6-v2, ONNX, embed_threads {cores}); {args.max_tokens}-token greedy replies, EOG banned; "
+        f"single stream = median of {args.runs}; rag_ttft = one ~800-token RAG prompt; busy = "
+        f"{args.embed_clients} client(s) posting {EMBED_BATCH}-text /v1/embeddings batches back to back; "
+        f"medians of {args.rounds} alternating rounds.", lines)
     common.record(table, write=not args.no_write)
 
 
