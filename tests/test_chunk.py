@@ -114,6 +114,21 @@ def test_table_split_repeats_header_and_never_cuts_a_row(tokenizer) -> None:
     assert chunks[0].text.startswith("Days taken per person this year.")
 
 
+def test_a_split_table_repeats_its_wrapped_column_names_in_every_chunk(tokenizer) -> None:
+    """"Polarization" over "resistance (Ω)": a continuation chunk that repeated only the
+    first header line named the column "Polarization" (the RAG golden set's 6 g question)."""
+    grid = [["Inhibitor", "Polarization", "Corrosion"], ["concentration (g)", "resistance (Ω)", "rate (mm/year)"]]
+    grid += [[str(g), f"{100 + g}.180", f"0.{g:02d}18"] for g in range(40)]
+    table = Element(kind="table", text=markdown_table(grid), page=1, heading_path=("Table 1",))
+    chunks = chunk_document([table], document_id="d", content_hash="h", tokenizer=tokenizer, max_tokens=96)
+    assert len(chunks) > 2
+    head = "\n".join(table.text.split("\n")[:3])
+    for chunk in chunks:
+        assert chunk.text.startswith(head) and real_count(tokenizer, chunk.text) <= 96
+    rows = [line for c in chunks for line in c.text.split("\n")[3:]]
+    assert rows == table.text.split("\n")[3:]
+
+
 def test_consecutive_table_parts_flow_without_a_second_header(tokenizer) -> None:
     grid = [["Item", "Cost"]] + [[f"item {i}", str(i)] for i in range(12)]
     parts = [

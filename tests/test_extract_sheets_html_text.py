@@ -88,6 +88,21 @@ def test_xlsx_number_formats_and_caption_rows() -> None:
     assert any("| Zone NA | 12,553 | 2,713 | 2,632 | -81 |" in e.text for e in first)
 
 
+def test_xlsx_parts_repeat_the_title_row_and_the_column_names_below_it() -> None:
+    """The segment table's header is two rows ("In millions of CHF ... January-June 2023"
+    over "Sales (a) | Underlying ..."): a part that repeated only the first named no column."""
+    data = read(UNSTRUCTURED / "2023-half-year-analyses-by-segment.xlsx")
+    result = xlsx.extract(data, ExtractOptions(filename="segments.xlsx", table_rows_per_element=4))
+    tables = [e for e in by_location(result.elements, "OS-Rev.and results 30 06 2023") if e.kind == "table"]
+    assert len(tables) == 7  # two tables (2023, 2022) of 10 and 15 rows (5 footnotes), in parts of 4
+    for table in tables:
+        lines = table.text.split("\n")
+        assert "January–June 202" in lines[0] and "| Sales (a) | Underlying Trading operating profit (b) |" in lines[2]
+    rows_2023 = [line for t in tables[:3] for line in t.text.split("\n")[3:]]
+    assert len(rows_2023) == 10 and rows_2023[0].startswith("| Zone NA | 12,553 |")
+    assert [t.meta["rows"] for t in tables[:3]] == [[9, 12], [13, 16], [17, 18]]
+
+
 def test_xlsx_values_in_the_right_sheet_of_another_workbook() -> None:
     result = xlsx.extract(read(UNSTRUCTURED / "vodafone.xlsx"), ExtractOptions(filename="vodafone.xlsx"))
     table = next(e for e in result.elements if e.kind == "table")

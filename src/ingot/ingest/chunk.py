@@ -17,7 +17,8 @@ Why each rule exists:
   lists between items, text at sentence ends, and a sentence still too long by words
   (and a single huge "word" by characters).
 * **Tables split only between rows**, and each continuation chunk starts with the
-  table's header row and ``|---|`` separator again, so every chunk of a table reads on
+  table's header again (its first row, the ``|---|`` separator and the rows that continue
+  its column names: ``ingest/table_header.py``), so every chunk of a table reads on
   its own. A single row too big for a chunk is the only exception (split by words).
 * **Overlap** (``overlap_tokens``) carries the last sentences of the previous chunk into
   the next one when a chunk closes for size inside running text. It never carries table
@@ -41,6 +42,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ingot.ingest.elements import Element
+from ingot.ingest.table_header import MAX_HEADER_CONTINUATIONS, continuation_rows, markdown_cells
 
 TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$")
 
@@ -281,7 +283,11 @@ def _units(element: Element, text: str, count: TokenCounter, budget: int) -> lis
 def _table_pieces(element: Element, text: str, index: int, count: TokenCounter, budget: int) -> list[_Piece]:
     lines = [line for line in text.split("\n") if line.strip()]
     if len(lines) >= 2 and TABLE_SEPARATOR.match(lines[1]):
-        head_text, rows = "\n".join(lines[:2]), lines[2:]
+        # The header is its first line and the rows continuing its column names
+        # (ingest/table_header.py), so a continuation chunk repeats both.
+        below = [markdown_cells(line) for line in lines[2 : 2 + MAX_HEADER_CONTINUATIONS]]
+        band = 2 + continuation_rows(markdown_cells(lines[0]), below)
+        head_text, rows = "\n".join(lines[:band]), lines[band:]
     else:
         head_text, rows = "", lines
     head_tokens = count(head_text)

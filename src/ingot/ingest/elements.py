@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from ingot.ingest.table_header import header_rows
+
 ElementKind = Literal["text", "title", "table", "list", "notes", "chart", "image-text"]
 
 
@@ -78,12 +80,13 @@ def markdown_table(rows: list[list[str]], header: bool = True) -> str:
 
 @dataclass(frozen=True)
 class TablePart:
-    """One element's share of a table: the header row and at most N body rows."""
+    """One element's share of a table: the header rows and at most N body rows."""
 
-    rows: list[list[str]]  # header row first
+    rows: list[list[str]]  # header rows first
     index: int  # 0-based position among the parts
     count: int  # how many parts the table was split into
-    first_row: int  # 1-based position of this part's first body row in the table's body
+    first_row: int  # 1-based position of this part's first body row among the table's rows after the first
+    header_rows: int = 1  # the leading rows of ``rows`` that are the header (ingest/table_header.py)
 
     @property
     def text(self) -> str:
@@ -101,14 +104,18 @@ class TablePart:
 def split_table(rows: list[list[str]], max_rows: int) -> list[TablePart]:
     """A table (header row first) as parts of at most ``max_rows`` body rows, the header
     repeated in each, so a large table never becomes one oversized element and every part
-    reads on its own. A table without body rows is one part holding the header alone;
-    no rows at all, no parts."""
+    reads on its own. The header is the first row and the rows that continue its column
+    names (ingest/table_header.py: "Polarization" over "resistance (Ω)"), so no part loses
+    half of a column's name. A table without body rows is one part holding the header
+    alone; no rows at all, no parts."""
     if not rows:
         return []
-    header, body = rows[0], rows[1:]
+    band = header_rows(rows)
+    header, body = rows[:band], rows[band:]
     step = max(1, max_rows)
     starts = range(0, len(body), step) or range(1)
     return [
-        TablePart(rows=[header, *body[start : start + step]], index=index, count=len(starts), first_row=start + 1)
+        TablePart(rows=[*header, *body[start : start + step]], index=index, count=len(starts),
+                  first_row=start + band, header_rows=band)
         for index, start in enumerate(starts)
     ]

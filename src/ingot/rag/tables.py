@@ -9,12 +9,11 @@ carries its column name and its row number, so the look-up is reading, not count
 
 Two repairs on the way, both of shapes the extractors produce:
 
-* A header with empty cells (a spanned heading over sub-columns, or a sheet's title row)
-  is continued by the body rows right below it that are mostly words (fewer than half of
-  their cells numbers), up to two, each column name joining its parts (``Inference`` +
-  ``time (secs)``; ``mAP`` + ``(0.75)``). A full header is continued only by a row whose
-  cells all start in lower case or with "(": headings wrapped onto a second line
-  (``Polarization`` + ``resistance (Ω)``), not a data row of words.
+* The header's continuation rows (a spanned heading's sub-row, a heading wrapped onto a
+  second line, a sheet's title row) are folded into one name per column (``Inference`` +
+  ``time (secs)``; ``Polarization`` + ``resistance (Ω)``); which rows continue it is
+  decided in ``ingest/table_header.py``, the same rule the chunker uses to repeat the
+  whole header in every chunk of a table.
 * A row whose cells hold the same number ``m > 1`` of words, at least two of them all
   plain numbers (``260.57 (145.80)`` is a value and its deviation, not two rows), is
   ``m`` rows that PDF extraction merged line by line (``OTSL HTML`` / ``0.938 0.952``):
@@ -31,8 +30,8 @@ from functools import lru_cache
 
 from markdown_it import MarkdownIt
 
-MAX_HEADER_CONTINUATIONS = 2
-_NUMBER = re.compile(r"[-+(]?[$€£]?\d[\d,.]*%?\)?")  # a cell that is a number: 1,234  (0.75)  -3%
+from ingot.ingest.table_header import continued_header
+
 _PLAIN_NUMBER = re.compile(r"[-+]?\d[\d,.]*%?")
 
 
@@ -86,33 +85,6 @@ def records(rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def continued_header(header: list[str], body: list[list[str]]) -> tuple[list[str], list[list[str]]]:
-    """The header with the rows below it that continue its column names folded in (see
-    the module doc: after a header with empty cells, mostly-word rows; after a full one,
-    rows of wrapped heading lines), up to MAX_HEADER_CONTINUATIONS."""
-    continued = 0
-    while body and continued < MAX_HEADER_CONTINUATIONS:
-        row = body[0]
-        filled = [cell for cell in row if cell]
-        if all(header) and not all(_continues_words(cell) for cell in filled):
-            break
-        if not filled or 2 * sum(1 for cell in filled if _NUMBER.fullmatch(cell)) >= len(filled):
-            break
-        if len(filled) > 1 and len(set(filled)) == 1:
-            break  # one merged cell spilled across the row (a note): not column names
-        width = max(len(header), len(row))
-        header = [" ".join(part for part in (_at(header, i), _at(row, i)) if part) for i in range(width)]
-        body = body[1:]
-        continued += 1
-    return header, body
-
-
-def _continues_words(cell: str) -> bool:
-    """Does a cell read as the second line of a heading ("concentration (g)" under
-    "Inhibitor")? A full header is continued only by a row of such cells."""
-    return cell[:1].islower() or cell[:1] == "("
-
-
 def split_merged_lines(row: list[str]) -> list[list[str]]:
     """The rows a PDF line-merge packed into ``row`` (see module doc), or ``[row]``."""
     words = [cell.split() for cell in row]
@@ -125,6 +97,3 @@ def split_merged_lines(row: list[str]) -> list[list[str]]:
         return [row]
     return [[w[j] if len(w) == m else cell for w, cell in zip(words, row)] for j in range(m)]
 
-
-def _at(cells: list[str], i: int) -> str:
-    return cells[i] if i < len(cells) else ""

@@ -415,7 +415,7 @@ def _block_elements(
                 continue
             numbers, rows = numbers[lead:], _drop_empty_columns(rows[lead:])
         for part in split_table(rows, options.table_rows_per_element):
-            data_rows = numbers[part.first_row : part.first_row + len(part.rows) - 1] or numbers[:1]
+            data_rows = numbers[part.first_row : part.first_row + len(part.rows) - part.header_rows] or numbers[:1]
             meta = {
                 "header_row": numbers[0],  # 1-based row numbers in the sheet / file
                 "rows": [data_rows[0], data_rows[-1]],
