@@ -3,8 +3,8 @@ golden set's documents produce, and that every split part of a table repeats all
 
 from __future__ import annotations
 
-from ingot.ingest.elements import markdown_table, split_table
-from ingot.ingest.table_header import continued_header, header_rows, markdown_cells
+from ingot.ingest.elements import markdown_cells, markdown_table, split_table
+from ingot.ingest.table_header import continued_header, header_rows
 
 
 def test_a_title_row_over_the_column_names_is_one_header() -> None:

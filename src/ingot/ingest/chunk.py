@@ -41,8 +41,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from ingot.ingest.elements import Element
-from ingot.ingest.table_header import MAX_HEADER_CONTINUATIONS, continuation_rows, markdown_cells
+from ingot.ingest.elements import Element, markdown_cells
+from ingot.ingest.table_header import MAX_HEADER_CONTINUATIONS, continuation_rows
 
 TABLE_SEPARATOR = re.compile(r"^\|?\s*:?-{1,}:?\s*(\|\s*:?-{1,}:?\s*)*\|?\s*$")
 

@@ -9,10 +9,13 @@ whatever the format (``part`` 1-based, ``parts``, ``first_row``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from ingot.ingest.table_header import header_rows
+
+_MARKDOWN_CELL_SPLIT = re.compile(r"(?<!\\)\|")  # a pipe markdown_table did not escape
 
 ElementKind = Literal["text", "title", "table", "list", "notes", "chart", "image-text"]
 
@@ -76,6 +79,17 @@ def markdown_table(rows: list[list[str]], header: bool = True) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * width]
     lines += ["| " + " | ".join(r) + " |" for r in body]
     return "\n".join(lines)
+
+
+def markdown_cells(line: str) -> list[str]:
+    """The cells of one line of a :func:`markdown_table` (``| a | b |``), unescaped, spaces
+    squeezed: its inverse, for the chunker, which sees only the text."""
+    text = line.strip()
+    if text.startswith("|"):
+        text = text[1:]
+    if text.endswith("|") and not text.endswith("\\|"):
+        text = text[:-1]
+    return [" ".join(cell.replace("\\|", "|").split()) for cell in _MARKDOWN_CELL_SPLIT.split(text)]
 
 
 @dataclass(frozen=True)

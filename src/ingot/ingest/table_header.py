@@ -31,21 +31,22 @@ import re
 
 MAX_HEADER_CONTINUATIONS = 2
 NUMBER = re.compile(r"[-+(]?[$€£]?\d[\d,.]*%?\)?")  # a cell that is a number: 1,234  (0.75)  -3%
-_MARKDOWN_CELL_SPLIT = re.compile(r"(?<!\\)\|")
 
 
 def continued_header(header: list[str], body: list[list[str]]) -> tuple[list[str], list[list[str]]]:
     """The header with the rows below it that continue its column names folded in (one
     name per column, parts joined by a space), and the body that is left."""
-    count = continuation_rows(header, body)
-    for row in body[:count]:
-        width = max(len(header), len(row))
-        header = [" ".join(part for part in (_at(header, i), _at(row, i)) if part) for i in range(width)]
-    return header, body[count:]
+    folded, count = _fold(header, body)
+    return folded, body[count:]
 
 
 def continuation_rows(header: list[str], body: list[list[str]]) -> int:
     """How many rows at the top of ``body`` continue ``header`` (module doc)."""
+    return _fold(header, body)[1]
+
+
+def _fold(header: list[str], body: list[list[str]]) -> tuple[list[str], int]:
+    """(the header with its continuation rows folded in, how many rows that was)."""
     count = 0
     current = list(header)
     for row in body[:MAX_HEADER_CONTINUATIONS]:
@@ -62,7 +63,7 @@ def continuation_rows(header: list[str], body: list[list[str]]) -> int:
         width = max(len(current), len(row))
         current = [" ".join(part for part in (_at(current, i), _at(row, i)) if part) for i in range(width)]
         count += 1
-    return count
+    return current, count
 
 
 def header_rows(rows: list[list[str]]) -> int:
@@ -71,16 +72,6 @@ def header_rows(rows: list[list[str]]) -> int:
     if not rows:
         return 0
     return 1 + continuation_rows(rows[0], rows[1:])
-
-
-def markdown_cells(line: str) -> list[str]:
-    """The cells of one Markdown table line (``| a | b |``), unescaped, spaces squeezed."""
-    text = line.strip()
-    if text.startswith("|"):
-        text = text[1:]
-    if text.endswith("|") and not text.endswith("\\|"):
-        text = text[:-1]
-    return [" ".join(cell.replace("\\|", "|").split()) for cell in _MARKDOWN_CELL_SPLIT.split(text)]
 
 
 def _continues_words(cell: str) -> bool:
