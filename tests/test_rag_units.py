@@ -163,6 +163,26 @@ def test_no_marker_when_nothing_supports_the_sentence() -> None:
     assert attribute("Yes.", question, ducks) == []
 
 
+DOMESTICATION = ("Domestication\n\nDucks have many economic uses, being farmed for their meat, eggs, and feathers. "
+                 "Approximately 3 billion ducks are slaughtered each year for meat worldwide.")
+BIBLIOGRAPHY = "Thorpe, I. J. (1996). The Origins of Agriculture in Europe. Routledge."
+
+
+def test_a_sentence_about_none_of_the_questions_names_is_not_supported_by_a_passage_naming_none() -> None:
+    question = "How many duck eggs are hatched in Europe each year?"
+    wiki = terms(DOMESTICATION, BIBLIOGRAPHY)
+    # The 1.5B's answer (golden set, 2026-12-03): true of the passage, about another question.
+    assert attribute("Approximately 3 billion ducks are slaughtered each year for meat worldwide.", question, wiki) == []
+    # The same fact counts when the sentence or its passage says what the question names.
+    assert attribute("In Europe, 3 billion ducks are slaughtered each year for meat.", question, wiki) == [0]
+    europe = [PassageTerms.of(DOMESTICATION, "", "ducks-in-europe.html")]
+    assert attribute("Approximately 3 billion ducks are slaughtered each year for meat worldwide.", question,
+                     europe) == [0]
+    # Questions that name nothing are not affected.
+    assert attribute("Approximately 3 billion ducks are slaughtered each year for meat worldwide.",
+                     "How many ducks are slaughtered each year?", wiki) == [0]
+
+
 def test_markers_go_before_the_full_stop_and_replace_the_models_own() -> None:
     assert place_markers("The time is 5.39.", [2]) == "The time is 5.39 [2]."
     assert place_markers(" It is 5.39 [3].\n", [1, 2]) == " It is 5.39 [1][2].\n"

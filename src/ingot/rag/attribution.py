@@ -17,6 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from ingot.rag.subject import folded_haystack, mentions, named_phrases
+
 _NUMBER = re.compile(r"\d+(?:[.,:/]\d+)*")
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
@@ -80,11 +82,14 @@ class PassageTerms:
     words: frozenset[str]
     numbers: frozenset[str]
     text: str  # lowercased, for numbers that the tokenizer split differently ("10-5")
+    haystack: str = ""  # text, heading, file and location folded (subject.folded_haystack): what it names
 
     @classmethod
-    def of(cls, text: str, heading: str = "") -> "PassageTerms":
-        """``heading``: the chunk's heading path, which names what the text is about."""
-        return cls(frozenset(words(text) | words(heading)), frozenset(numbers(text)), _THOUSANDS.sub("", text.lower()))
+    def of(cls, text: str, heading: str = "", where: str = "") -> "PassageTerms":
+        """``heading``: the chunk's heading path, which names what the text is about;
+        ``where``: its file and location (a sheet's name), which name it too."""
+        return cls(frozenset(words(text) | words(heading)), frozenset(numbers(text)), _THOUSANDS.sub("", text.lower()),
+                   folded_haystack([text, heading, where]))
 
     def has_number(self, number: str) -> bool:
         return number in self.numbers or re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d]|[.,]\d)", self.text) is not None
@@ -100,6 +105,8 @@ def support(sentence: str, question: str, passage: PassageTerms) -> float:
     nums = numbers(sentence)
     named = names(sentence)
     if any(not passage.has_number(n) for n in nums):
+        return 0.0
+    if not about_subject(sentence, question, passage):
         return 0.0
     # A one-digit number ("The answer is 2.") is in nearly every passage: it must be there,
     # but it is no evidence, so only longer numbers weigh.
@@ -118,6 +125,23 @@ def support(sentence: str, question: str, passage: PassageTerms) -> float:
         return 0.0
     held = len(new & passage.words) + 2 * len(telling) + len(subject & passage.words)
     return held / total
+
+
+def about_subject(sentence: str, question: str, passage: PassageTerms) -> bool:
+    """Whether the sentence, with this passage as its evidence, is about what the question
+    names: when the question names things (subject.named_phrases: Europe, Galaxy Gaming),
+    the sentence or the passage must mention one of them. Why: asked how many duck eggs
+    are hatched in Europe, the 1.5B answered "3 billion ducks are slaughtered each year
+    for meat worldwide", every word of it in a passage that never says Europe (the gate
+    had opened on a bibliography entry naming "Agriculture in Europe"); a sentence that
+    names none of the question's subjects, backed by a passage that names none either,
+    answers some other question. One name is enough: a passage may say "DPR" where the
+    question says "DPR" and "English Wikipedia" (benchmarks/RESULTS.md, 2026-12-04)."""
+    asked = named_phrases(question)
+    if not asked:
+        return True
+    said = folded_haystack([MARKER.sub("", sentence)])
+    return any(mentions(passage.haystack, n) or mentions(said, n) for n in asked)
 
 
 _NOT_SAID = re.compile(

@@ -109,6 +109,13 @@ class RagSettings:
     lexical_coverage: float = 0.6
 
 
+def passage_terms(passage: Passage) -> PassageTerms:
+    """The passage's terms for attribution: its words, numbers and what it names (its
+    text, heading path, file and location, as ``passage_haystack``)."""
+    r = passage.record
+    return PassageTerms.of(r.text, " ".join(r.heading_path), f"{r.source or ''} {r.location or ''}")
+
+
 def citation_dict(number: int, passage: Passage) -> dict[str, Any]:
     r = passage.record
     text = r.text.strip()
@@ -142,7 +149,7 @@ def has_evidence(passages: list[Passage], min_score: float, mode: str, question:
     asked = words(question)
     if not asked:
         return False
-    return any(len(asked & PassageTerms.of(p.record.text, " ".join(p.record.heading_path)).words)
+    return any(len(asked & passage_terms(p).words)
                >= lexical_coverage * len(asked) for p in passages)
 
 
@@ -255,8 +262,7 @@ class RagService:
             "max_completion_tokens": None, **sampling,
         })
         events = await self.generation.chat(generation_request)
-        answer = CitedAnswer(question, [PassageTerms.of(p.record.text, " ".join(p.record.heading_path))
-                                        for p in prompt.passages],
+        answer = CitedAnswer(question, [passage_terms(p) for p in prompt.passages],
                              withhold_unsupported=self.settings.withhold_unsupported)
 
         async def count_prompt() -> int:  # only when the repeat stop ends the answer early

@@ -70,10 +70,20 @@ def named_phrases(question: str) -> list[str]:
     return phrases
 
 
+def folded_haystack(texts: Iterable[str]) -> str:
+    """``texts`` folded and joined, padded with spaces, for ``mentions``."""
+    return " " + " ".join(fold(t) for t in texts) + " "
+
+
+def mentions(haystack: str, phrase: str) -> bool:
+    """Whether ``haystack`` (from ``folded_haystack``) names ``phrase`` as whole words. A
+    footnote number glued to the name by extraction ("the Ponemon Institute2 revealed")
+    still matches."""
+    return re.search(r" " + re.escape(fold(phrase)) + r"\d{0,2} ", haystack) is not None
+
+
 def missing_names(question: str, texts: Iterable[str]) -> list[str]:
     """The question's named phrases that occur in none of ``texts`` (passages with their
-    heading paths and sources), in the question's order. A footnote number glued to the
-    name by extraction ("the Ponemon Institute2 revealed") still matches."""
-    haystack = " " + " ".join(fold(t) for t in texts) + " "
-    return [p for p in named_phrases(question)
-            if not re.search(r" " + re.escape(fold(p)) + r"\d{0,2} ", haystack)]
+    heading paths and sources), in the question's order."""
+    haystack = folded_haystack(texts)
+    return [p for p in named_phrases(question) if not mentions(haystack, p)]
