@@ -129,6 +129,37 @@ def test_table_rows_stay_together() -> None:
     assert "SQuAD | 78,713 | 70,096 | 8,886 | 10,570" in table.text
 
 
+
+
+def test_column_headings_drawn_in_one_go_head_their_table() -> None:
+    """Table 5 of the DPR paper (page 12): its headings "Top-1 Top-5 Top-20 Top-100" are
+    one run of text about an em apart, set above the rows with more room than between
+    them; and its first row's "44.9" and "66.8" look like "section 44.9, titled 66.8"."""
+    elements, _ = run_pdf(UNSTRUCTURED / "multi-column.pdf", ocr=False)
+    table = find(elements, "| Dist. Sup. | 43.9 | 65.3 | 77.1 | 84.4 |")
+    assert table.kind == "table" and table.page == 12
+    assert table.text.splitlines()[0] == "|  | Top-1 | Top-5 | Top-20 | Top-100 |"
+    assert "| Gold | 44.9 | 66.8 | 78.1 | 85.0 |" in table.text
+    assert not any(e.kind == "title" and "Top-1" in e.text for e in elements)
+    # Table 2 (page 5): two dataset heading lines, each cut into its five datasets.
+    table2 = find(elements, "None | BM25 | 59.1 | 66.9 | 55.0")
+    assert "NQ | TriviaQA | WQ | TREC | SQuAD | NQ | TriviaQA | WQ | TREC | SQuAD" in table2.text
+
+
+def test_heading_path_follows_section_numbers_not_formulas() -> None:
+    """A formula line set tall by its braces ("Let D = {...}", page 3) is no heading;
+    "5 Experiments" closes "4 Experimental Setup" though set a hair smaller; a heading
+    wrapped onto a second line ("D Joint Training of Retriever and" + "Reader") is one."""
+    elements, _ = run_pdf(UNSTRUCTURED / "multi-column.pdf", ocr=False)
+    titles = [e.text for e in elements if e.kind == "title"]
+    assert not any("Let D" in t for t in titles)
+    assert "D Joint Training of Retriever and Reader" in titles
+    assert "B Alternative Similarity Functions & Triplet Loss" in titles
+    title = "Dense Passage Retrieval for Open-Domain Question Answering"
+    assert find(elements, "5 Experiments: Passage Retrieval").heading_path == (title,)
+    assert find(elements, "5.1 Main Results").heading_path == (title, "5 Experiments: Passage Retrieval")
+    assert find(elements, "21,015,324 passages").heading_path == (
+        title, "4 Experimental Setup", "4.1 Wikipedia Data Pre-processing")
 @pytest.mark.parametrize("turn", [90, 180, 270])
 def test_page_turned_by_its_rotate_key_reads_upright(turn: int) -> None:
     """A landscape page is often stored turned, with /Rotate to show it upright: the

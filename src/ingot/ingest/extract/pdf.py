@@ -71,6 +71,7 @@ ROW_ALIGNED_SHARE = 0.6  # columns whose blocks start on the same lines this oft
 HEADER_GAP_EM = 2.5  # column headings may sit this far above a table's first row (_header_over)
 MAX_FURNITURE_CELLS = 4  # a row of more cells than this in a page margin is a table, not a running head
 MAX_GAP_EM = 2.5  # a gap wider than this ends a piece whatever the line's word spacing
+CELL_SPACE_EM = 0.6  # a space this wide, over a table's gutter, parts two column headings (_cut_at_gutters)
 EM_PER_GLYPH = 1 / 0.7  # capitals, digits and ascenders (b d h k l) are about 0.7 em high
 TALL = frozenset("ABCDEFGHIKLMNOPRSTUVWXYZbdhkl0123456789"  # not J or Q: they reach below the line
                  "\u0627\u05d3\u05d4\u05d7\u05ea")  # Arabic alef (lam may have a tail), Hebrew letters of full height
@@ -88,6 +89,9 @@ BULLET = re.compile(r"^(?:[\u2022\u25aa\u25cf\u25e6\u25a0\u2013*\-\ufffe]|"
 URL_BREAK = re.compile(r"(?:https?://|www\.)\S*[/.\-_?=&#~]$|https?://$")  # a line ending inside a web address
 URL_GOES_ON = re.compile(r"(?:www\.|[a-z0-9%~_])[\w%~/.\-?=&#:]*(?:\s|$)")
 SENTENCE_END = re.compile(r"[.!?:;)\]\u201d\"']$")
+MATH = re.compile(r"[=<>{}\u00b7\u2200-\u22ff]")  # relations, braces, operators: a formula, not a heading
+SECTION_NUMBER = re.compile(r"^(\d{1,2}(?:\.\d{1,2}){0,4})\.?\s+[^\W\d_]")  # "4 Experimental Setup", "4.2. Data"
+HEADING_GOES_ON = re.compile(r"(?:\b(?:and|or|of|for|the|in|on|to|with)|[&,\-\u2013])$", re.IGNORECASE)
 
 # PDFium is not thread-safe: one document at a time per process.
 _PDFIUM_LOCK = threading.Lock()
@@ -111,6 +115,9 @@ class _Piece:
     bold: bool = False
     crowded: bool = False  # shares its line with other pieces (a column neighbour or cells)
     rtl: bool = False  # set right to left: aligned on its right edge
+    # The x-extent of each space in ``text``, in order (None once the text no longer lines up
+    # with them): where a column header line drawn in one go can be cut into its cells.
+    spaces: list[tuple[float, float]] | None = None
 
     @property
     def em(self) -> float:
@@ -339,9 +346,9 @@ class _PieceBuilder:
         bold = _is_bold(raw_textpage, self.first_index) and _is_bold(raw_textpage, self.last_index)
         start, x0 = 0, self.x0
         for pos, x1, next_x0 in self._splits():
-            self._emit("".join(self.chars[start:pos]), x0, x1, h, bold)
+            self._emit(start, pos, x0, x1, h, bold)
             start, x0 = pos + 1, next_x0
-        self._emit("".join(self.chars[start:]), x0, self.x1, h, bold)
+        self._emit(start, len(self.chars), x0, self.x1, h, bold)
         self.chars = []
 
     def _splits(self) -> list[tuple[int, float, float]]:
@@ -354,14 +361,20 @@ class _PieceBuilder:
         text = "".join(self.chars)
         splits = [(pos, x1, x0) for pos, g, x1, x0 in self.gaps
                   if g > limit or g > PIECE_GAP_EM and _numeric_neighbour(text, pos)]
-        if splits and NUMBERING.match("".join(self.chars[:splits[0][0]]).strip()):
-            splits = splits[1:]  # "3.1<quad>Overview": a heading number stays with its heading
+        if splits and NUMBERING.match("".join(self.chars[:splits[0][0]]).strip()) \
+                and not NUMBER.match(text[splits[0][0] + 1:].split(" ", 1)[0]):
+            # "3.1<quad>Overview": a heading number stays with its heading (but "44.9<gap>66.8"
+            # is two cells of a table row)
+            splits = splits[1:]
         return splits
 
-    def _emit(self, text: str, x0: float, x1: float, h: float, bold: bool) -> None:
-        text = text.strip()
+    def _emit(self, start: int, end: int, x0: float, x1: float, h: float, bold: bool) -> None:
+        """A piece of ``chars[start:end]``, with the extents of its spaces."""
+        text = "".join(self.chars[start:end]).strip()
         if text:
-            self.pieces.append(_Piece(text, x0, self.y0, x1, self.y1, h, bold))
+            spaces = [(a, b) for pos, _, a, b in self.gaps if start <= pos < end]
+            self.pieces.append(_Piece(text, x0, self.y0, x1, self.y1, h, bold,
+                                      spaces=spaces if len(spaces) == text.count(" ") else None))
 
 
 _FONT_NAME = ctypes.create_string_buffer(256)
@@ -633,6 +646,9 @@ def _merge_line(row: list[_Piece], walls: pdf_tables.Walls | None = None) -> lis
             if (gap <= reach and similar or piece.x1 <= prev.x1) and not walled:
                 tight = gap < 0.25 * em or gap < 0.5 * em and piece.text[0] in ",.;:)]"
                 sep = "" if tight or piece.x1 <= prev.x1 and _is_mark(piece.text) else " "
+                prev.spaces = (prev.spaces + ([(prev.x1, piece.x0)] if sep else []) + piece.spaces
+                               if prev.spaces is not None and piece.spaces is not None and piece.x0 >= prev.x1
+                               else None)
                 prev.text = prev.text + sep + piece.text
                 prev.x1, prev.y0, prev.y1 = max(prev.x1, piece.x1), min(prev.y0, piece.y0), max(prev.y1, piece.y1)
                 prev.h = max(prev.h, piece.h)
@@ -657,7 +673,7 @@ def _lines(pieces: list[_Piece], bidi: bool = False, walls: pdf_tables.Walls | N
     for row in _rows(pieces):
         for piece in _merge_line(row, walls):
             if bidi and has_rtl(piece.text):
-                piece.text = to_logical(piece.text)
+                piece.text, piece.spaces = to_logical(piece.text), None
                 piece.rtl = is_rtl_line(piece.text)
             if re.match("\ufffe(?: [^\\d]|$)", piece.text):
                 piece.text = "\u2022" + piece.text[1:]  # a glyph with no character opening a line: a bullet
@@ -1032,8 +1048,60 @@ def _cell_text(block: _Block) -> str:
 
 def _table_rows(region: _Region) -> list[list[_Piece]]:
     """A tabular region's lines regrouped into visual rows (a cell that wraps, or a
-    group of rows that was stacked into one block, is taken apart again)."""
-    return _rows([line for block in region.blocks for line in block.lines])
+    group of rows that was stacked into one block, is taken apart again), each line cut
+    at the column gutters it spans (see _cut_at_gutters)."""
+    lines = [line for block in region.blocks for line in block.lines]
+    return _rows([cell for line in lines for cell in _cut_at_gutters(line, lines)])
+
+
+def _cut_at_gutters(line: _Piece, others: list[_Piece]) -> list[_Piece]:
+    """A line of column headings drawn in one go ("Top-1 Top-5 Top-20 Top-100", each
+    about an em apart, no narrower word spaces to tell them by) cut into one cell per
+    heading: at every space at least CELL_SPACE_EM wide that lies in a gutter of the
+    cells below (no cell there reaches into its middle third: headings are often centred
+    over numbers wider than they are; the rows above for a table's last row). A word
+    space (a third of an em) is never cut, nor a space that a cell below spans."""
+    if not line.spaces or len(line.spaces) != line.text.count(" "):
+        return [line]
+    em = line.em
+    # Judged by the rows below when there are any: a heading spanning two columns sits above
+    # the ones it spans, and its width must not hide their gutter.
+    below = [o for o in others if o.y0 >= line.y1]
+    rest = below or [o for o in others if o.y1 <= line.y0]
+    if not rest:
+        return [line]
+    cuts = [k for k, (a, b) in enumerate(line.spaces)
+            if b - a >= CELL_SPACE_EM * em and not any(o.x0 < b - (b - a) / 3 and a + (b - a) / 3 < o.x1 for o in rest)
+            and any(o.x1 <= a + 0.5 * em for o in rest) and any(o.x0 >= b - 0.5 * em for o in rest)]
+    if not cuts:
+        return [line]
+    words = line.text.split(" ")
+    cells: list[_Piece] = []
+    first, x0 = 0, line.x0
+    for k in cuts + [len(line.spaces)]:
+        x1 = line.spaces[k][0] if k < len(line.spaces) else line.x1
+        cells.append(replace(line, text=" ".join(words[first:k + 1]), x0=x0, x1=x1,
+                             spaces=line.spaces[first:k], crowded=True))
+        if k < len(line.spaces):
+            first, x0 = k + 1, line.spaces[k][1]
+    return cells
+
+
+def _headings_over_tables(regions: list[_Region]) -> list[_Region]:
+    """A line of column headings set apart from its table (a rule, more space) lands in
+    a region of its own, read as one heading ("Top-1 Top-5 Top-20 Top-100" over Table 5):
+    a one-line region just above a table, whose wide spaces fall in the table's gutters,
+    becomes the table's first row."""
+    for region, below in zip(regions, regions[1:]):
+        if region.tabular or not below.tabular or len(region.blocks) != 1 or len(region.blocks[0].lines) != 1:
+            continue
+        line = region.blocks[0].lines[0]
+        if not 0 <= below.y0 - line.y1 <= HEADER_GAP_EM * line.em or line.x0 < below.x0 - line.em:
+            continue
+        cells = _cut_at_gutters(line, [cell for block in below.blocks for cell in block.lines])
+        if len(cells) > 1:
+            region.blocks, region.tabular = [_Block([cell]) for cell in cells], True
+    return regions
 
 
 def _grid(rows: list[list[_Piece]], em: float) -> list[list[str]] | None:
@@ -1138,11 +1206,19 @@ def _heading_level(block: _Block, styles: _Styles) -> float | None:
 
 
 def _wordy(text: str) -> bool:
-    """Reads like a heading: mostly letters, not starting in lower case (a formula set in
-    large type is not a heading)."""
+    """Reads like a heading: mostly letters, not starting in lower case, no mathematics
+    (a line holding a formula, set tall by its braces and subscripts, is not a heading)."""
     letters = sum(c.isalpha() for c in text)
     first = next((c for c in text if c.isalpha()), "")
-    return letters >= 2 and letters >= 0.5 * sum(not c.isspace() for c in text) and not first.islower()
+    return (letters >= 2 and letters >= 0.5 * sum(not c.isspace() for c in text) and not first.islower()
+            and not MATH.search(text))
+
+
+def _section_depth(text: str) -> int | None:
+    """How deep a numbered heading's number goes ("4" 1, "4.2" 2, "4.2.1" 3), or None
+    for an unnumbered one."""
+    match = SECTION_NUMBER.match(text)
+    return match.group(1).count(".") + 1 if match else None
 
 
 class _Assembler:
@@ -1165,7 +1241,25 @@ class _Assembler:
                                      heading_path=self.path, bbox=bbox, meta=meta))
 
     def title(self, text: str, level: float, page: int, bbox) -> None:
-        while self.stack and self.stack[-1][0] <= level + 0.25:
+        """A heading: it closes the open headings it ranks with or above. Numbered ones
+        rank by their numbers ("5 Experiments" closes "4 Setup" and "4.2 Datasets", set a
+        hair larger or not); the others by their size and weight."""
+        last = self.elements[-1] if self.elements else None
+        if (last is not None and last.kind == "title" and last.page == page and self.stack
+                and self.stack[-1][1] == last.text[:200] and HEADING_GOES_ON.search(last.text)):
+            # a heading wrapped onto a line of its own ("D Joint Training of Retriever and" + "Reader")
+            last.text = f"{last.text} {text}"
+            self.stack[-1] = (self.stack[-1][0], last.text[:200])
+            return
+        depth = _section_depth(text)
+        while self.stack:
+            top_level, top_text = self.stack[-1]
+            top_depth = _section_depth(top_text)
+            if depth is not None and top_depth is not None:
+                if top_depth < depth:
+                    break
+            elif top_level > level + 0.25:
+                break
             self.stack.pop()
         self.emit("title", text, page, bbox)
         self.stack.append((level, text[:200]))
@@ -1268,7 +1362,7 @@ def _text_page(page: pdfium.PdfPage, frame: _PageFrame, number: int) -> tuple[_P
     lines, tables = _ruled_tables(pdf_tables.grids(drawn), _lines(pieces, bidi, walls), rotated)
     blocks = _blocks(lines) + tables
     em = statistics.median(b.em for b in blocks)
-    result.regions = _merge_tables(_order(blocks, em, frame.width), em)
+    result.regions = _merge_tables(_headings_over_tables(_order(blocks, em, frame.width)), em)
     return result, visible
 
 
