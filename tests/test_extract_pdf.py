@@ -129,8 +129,6 @@ def test_table_rows_stay_together() -> None:
     assert "SQuAD | 78,713 | 70,096 | 8,886 | 10,570" in table.text
 
 
-
-
 def test_column_headings_drawn_in_one_go_head_their_table() -> None:
     """Table 5 of the DPR paper (page 12): its headings "Top-1 Top-5 Top-20 Top-100" are
     one run of text about an em apart, set above the rows with more room than between
@@ -160,6 +158,8 @@ def test_heading_path_follows_section_numbers_not_formulas() -> None:
     assert find(elements, "5.1 Main Results").heading_path == (title, "5 Experiments: Passage Retrieval")
     assert find(elements, "21,015,324 passages").heading_path == (
         title, "4 Experimental Setup", "4.1 Wikipedia Data Pre-processing")
+
+
 @pytest.mark.parametrize("turn", [90, 180, 270])
 def test_page_turned_by_its_rotate_key_reads_upright(turn: int) -> None:
     """A landscape page is often stored turned, with /Rotate to show it upright: the

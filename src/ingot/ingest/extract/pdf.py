@@ -115,9 +115,12 @@ class _Piece:
     bold: bool = False
     crowded: bool = False  # shares its line with other pieces (a column neighbour or cells)
     rtl: bool = False  # set right to left: aligned on its right edge
-    # The x-extent of each space in ``text``, in order (None once the text no longer lines up
-    # with them): where a column header line drawn in one go can be cut into its cells.
-    spaces: list[tuple[float, float]] | None = None
+    # The spaces in ``text`` at least CELL_SPACE_EM of this piece wide, as (which space of
+    # the text, counting from 0; x before; x after); None once the text no longer lines up
+    # with them. Where a line of column headings drawn in one go is cut into its cells
+    # (_cut_at_gutters). Only the wide ones: most lines have none, and every line of a
+    # document is held until it is assembled.
+    wide_spaces: tuple[tuple[int, float, float], ...] | None = ()
 
     @property
     def em(self) -> float:
@@ -362,19 +365,24 @@ class _PieceBuilder:
         splits = [(pos, x1, x0) for pos, g, x1, x0 in self.gaps
                   if g > limit or g > PIECE_GAP_EM and _numeric_neighbour(text, pos)]
         if splits and NUMBERING.match("".join(self.chars[:splits[0][0]]).strip()) \
-                and not NUMBER.match(text[splits[0][0] + 1:].split(" ", 1)[0]):
+                and not NUMBER.match(_word_after(text, splits[0][0])):
             # "3.1<quad>Overview": a heading number stays with its heading (but "44.9<gap>66.8"
             # is two cells of a table row)
             splits = splits[1:]
         return splits
 
     def _emit(self, start: int, end: int, x0: float, x1: float, h: float, bold: bool) -> None:
-        """A piece of ``chars[start:end]``, with the extents of its spaces."""
+        """A piece of ``chars[start:end]``, with its wide spaces."""
         text = "".join(self.chars[start:end]).strip()
         if text:
+            piece = _Piece(text, x0, self.y0, x1, self.y1, h, bold)
             spaces = [(a, b) for pos, _, a, b in self.gaps if start <= pos < end]
-            self.pieces.append(_Piece(text, x0, self.y0, x1, self.y1, h, bold,
-                                      spaces=spaces if len(spaces) == text.count(" ") else None))
+            if len(spaces) == text.count(" "):
+                wide = CELL_SPACE_EM * piece.em
+                piece.wide_spaces = tuple((k, a, b) for k, (a, b) in enumerate(spaces) if b - a >= wide)
+            else:
+                piece.wide_spaces = None
+            self.pieces.append(piece)
 
 
 _FONT_NAME = ctypes.create_string_buffer(256)
@@ -389,9 +397,14 @@ def _numeric_neighbour(text: str, pos: int) -> bool:
     """Is the word just before or after position ``pos`` (a space) a number? A wide gap
     next to a number separates table cells, not words."""
     before = text[:pos].rsplit(" ", 1)[-1]
-    after = text[pos + 1:].split(" ", 1)[0]
+    after = _word_after(text, pos)
     # "Table 1.<wide space>Caption": a label ending in . or : is not a table cell.
     return any(NUMBER.match(word) and word[-1] not in ".:" for word in (before, after))
+
+
+def _word_after(text: str, pos: int) -> str:
+    """The word that starts just after position ``pos`` (a space)."""
+    return text[pos + 1:].split(" ", 1)[0]
 
 
 def _is_bold(raw_textpage, index: int) -> bool:
@@ -646,9 +659,7 @@ def _merge_line(row: list[_Piece], walls: pdf_tables.Walls | None = None) -> lis
             if (gap <= reach and similar or piece.x1 <= prev.x1) and not walled:
                 tight = gap < 0.25 * em or gap < 0.5 * em and piece.text[0] in ",.;:)]"
                 sep = "" if tight or piece.x1 <= prev.x1 and _is_mark(piece.text) else " "
-                prev.spaces = (prev.spaces + ([(prev.x1, piece.x0)] if sep else []) + piece.spaces
-                               if prev.spaces is not None and piece.spaces is not None and piece.x0 >= prev.x1
-                               else None)
+                prev.wide_spaces = _joined_wide_spaces(prev, piece, sep)
                 prev.text = prev.text + sep + piece.text
                 prev.x1, prev.y0, prev.y1 = max(prev.x1, piece.x1), min(prev.y0, piece.y0), max(prev.y1, piece.y1)
                 prev.h = max(prev.h, piece.h)
@@ -659,6 +670,20 @@ def _merge_line(row: list[_Piece], walls: pdf_tables.Walls | None = None) -> lis
     for piece in merged:
         piece.crowded = crowded
     return merged
+
+
+def _joined_wide_spaces(prev: _Piece, piece: _Piece, sep: str) -> tuple[tuple[int, float, float], ...] | None:
+    """The wide spaces of ``prev`` + ``sep`` + ``piece`` (see _Piece.wide_spaces): the
+    joining space kept when it is wide for either piece, ``piece``'s renumbered after it."""
+    if prev.wide_spaces is None or piece.wide_spaces is None or piece.x0 < prev.x1:
+        return None
+    joint: tuple[tuple[int, float, float], ...] = ()
+    offset = prev.text.count(" ")
+    if sep:
+        if piece.x0 - prev.x1 >= CELL_SPACE_EM * min(prev.em, piece.em):
+            joint = ((offset, prev.x1, piece.x0),)
+        offset += 1
+    return prev.wide_spaces + joint + tuple((k + offset, a, b) for k, a, b in piece.wide_spaces)
 
 
 def _is_mark(text: str) -> bool:
@@ -673,7 +698,7 @@ def _lines(pieces: list[_Piece], bidi: bool = False, walls: pdf_tables.Walls | N
     for row in _rows(pieces):
         for piece in _merge_line(row, walls):
             if bidi and has_rtl(piece.text):
-                piece.text, piece.spaces = to_logical(piece.text), None
+                piece.text, piece.wide_spaces = to_logical(piece.text), None
                 piece.rtl = is_rtl_line(piece.text)
             if re.match("\ufffe(?: [^\\d]|$)", piece.text):
                 piece.text = "\u2022" + piece.text[1:]  # a glyph with no character opening a line: a bullet
@@ -1061,29 +1086,26 @@ def _cut_at_gutters(line: _Piece, others: list[_Piece]) -> list[_Piece]:
     cells below (no cell there reaches into its middle third: headings are often centred
     over numbers wider than they are; the rows above for a table's last row). A word
     space (a third of an em) is never cut, nor a space that a cell below spans."""
-    if not line.spaces or len(line.spaces) != line.text.count(" "):
-        return [line]
     em = line.em
+    spaces = [(k, a, b) for k, a, b in line.wide_spaces or () if b - a >= CELL_SPACE_EM * em]
+    if not spaces:
+        return [line]  # the common case, decided before looking at any other line
     # Judged by the rows below when there are any: a heading spanning two columns sits above
     # the ones it spans, and its width must not hide their gutter.
     below = [o for o in others if o.y0 >= line.y1]
     rest = below or [o for o in others if o.y1 <= line.y0]
-    if not rest:
-        return [line]
-    cuts = [k for k, (a, b) in enumerate(line.spaces)
-            if b - a >= CELL_SPACE_EM * em and not any(o.x0 < b - (b - a) / 3 and a + (b - a) / 3 < o.x1 for o in rest)
+    cuts = [(k, a, b) for k, a, b in spaces
+            if not any(o.x0 < b - (b - a) / 3 and a + (b - a) / 3 < o.x1 for o in rest)
             and any(o.x1 <= a + 0.5 * em for o in rest) and any(o.x0 >= b - 0.5 * em for o in rest)]
     if not cuts:
         return [line]
     words = line.text.split(" ")
     cells: list[_Piece] = []
     first, x0 = 0, line.x0
-    for k in cuts + [len(line.spaces)]:
-        x1 = line.spaces[k][0] if k < len(line.spaces) else line.x1
-        cells.append(replace(line, text=" ".join(words[first:k + 1]), x0=x0, x1=x1,
-                             spaces=line.spaces[first:k], crowded=True))
-        if k < len(line.spaces):
-            first, x0 = k + 1, line.spaces[k][1]
+    for k, a, b in cuts + [(len(words) - 1, line.x1, line.x1)]:
+        inner = tuple((j - first, p, q) for j, p, q in line.wide_spaces if first <= j < k)
+        cells.append(replace(line, text=" ".join(words[first:k + 1]), x0=x0, x1=a, wide_spaces=inner, crowded=True))
+        first, x0 = k + 1, b
     return cells
 
 
