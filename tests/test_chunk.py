@@ -176,6 +176,45 @@ def test_a_title_is_not_left_at_the_end_of_a_chunk(tokenizer) -> None:
     assert any(c.text.startswith("Details\n\nRule 0 says that travel") for c in chunks)
 
 
+def _table_chunk(chunks: list[Chunk]) -> Chunk:
+    return next(c for c in chunks if "| Person 0 |" in c.text)
+
+
+@pytest.mark.parametrize("side", ["above", "below"])
+def test_a_caption_stays_with_its_table(tokenizer, side: str) -> None:
+    """Prose fills most of a chunk; the table fits the next one. Its caption, above or
+    below it, goes with it rather than stay with the prose or start the chunk after."""
+    caption = Element(kind="text", text="Table 2: Leave days taken per employee in 2023.", heading_path=("Leave",))
+    table = table_element(6)
+    around = [caption, table] if side == "above" else [table, caption]
+    elements = [Element(kind="text", text=sentences(3), heading_path=("Leave",)), *around,
+                Element(kind="text", text=sentences(3, "travel"), heading_path=("Leave",))]
+    plain = Element(kind="text", text="Leave days taken per employee in 2023.", heading_path=("Leave",))
+    uncaptioned = [elements[0], *(plain if e is caption else e for e in around), elements[-1]]
+    for max_tokens in (100, 120, 140):
+        chunks = chunk_document(elements, document_id="d", content_hash="h",
+                                tokenizer=tokenizer, max_tokens=max_tokens, overlap_tokens=0)
+        assert all(real_count(tokenizer, c.text) <= max_tokens for c in chunks)
+        assert "Table 2: Leave days" in _table_chunk(chunks).text, (max_tokens, [c.text for c in chunks])
+    # the same text that is no caption is packed as running text: it is left where it falls
+    chunks = chunk_document(uncaptioned, document_id="d", content_hash="h",
+                            tokenizer=tokenizer, max_tokens=120, overlap_tokens=0)
+    assert "Leave days taken" not in _table_chunk(chunks).text, [c.text for c in chunks]
+
+
+def test_a_caption_between_two_tables_takes_the_side_the_documents_captions_take() -> None:
+    from ingot.ingest.captions import table_captions
+
+    def caption(n: int) -> Element:
+        return Element(kind="text", text=f"Table {n}. Results", heading_path=("R",))
+
+    above = [caption(1), table_element(2), caption(2), table_element(2), Element(kind="text", text="Table 3 shows")]
+    assert table_captions(above) == {0: "above", 2: "above"}
+    below = [table_element(2), caption(1), table_element(2), caption(2)]
+    assert table_captions(below) == {1: "below", 3: "below"}
+    assert table_captions([Element(kind="text", text="Table 1: alone")]) == {}
+
+
 def test_ids_are_stable_and_depend_on_content_hash(tokenizer) -> None:
     elements = [Element(kind="text", text=sentences(40), page=1), table_element(30)]
     run1 = chunk_document(elements, document_id="doc-1", content_hash="abc", tokenizer=tokenizer, max_tokens=128)

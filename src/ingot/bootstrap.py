@@ -163,7 +163,8 @@ def _build_rag(services: Services) -> RagService:
     s = services.settings
     return RagService(services.generation, services.kb.retrieval,
                       RagSettings(min_score=s.rag_min_score, answer_tokens=s.rag_answer_tokens, top_k=s.rag_top_k,
-                                  require_names=s.rag_require_names, table_records=s.rag_table_records))
+                                  require_names=s.rag_require_names, table_records=s.rag_table_records,
+                                  follow_table_references=s.rag_follow_table_references))
 
 
 async def load(services: Services, *, tolerate: bool) -> None:

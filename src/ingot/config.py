@@ -183,6 +183,12 @@ class Settings(BaseSettings):
         description="RAG shows the model each Markdown table row as 'row n: column: value; ...' instead of the grid "
         "(rag/tables.py; measured in benchmarks/RESULTS.md, 'table rows as records').",
     )
+    rag_follow_table_references: bool = Field(
+        True,
+        description="RAG follows a retrieved passage's 'Table N' to that table's chunk in the same document when no "
+        "retrieved passage is that table, in place of the weakest other passage (rag/references.py; "
+        "benchmarks/RESULTS.md).",
+    )
     rag_top_k: int = Field(
         3, ge=1, le=50, description="Passages given to the model per RAG answer when the request sets no top_k "
         "(3: the bundled 135M model loses the thread with more; raise it for bigger models).",

@@ -16,6 +16,10 @@ Why each rule exists:
   current chunk starts the next one. Only an element larger than a whole chunk is split:
   lists between items, text at sentence ends, and a sentence still too long by words
   (and a single huge "word" by characters).
+* **A caption stays with its table** (``ingest/captions.py``): one above a table packs
+  like a title (never left at the end of a chunk without it), and a table that fits a
+  chunk with the caption below it starts a fresh chunk rather than leave the caption
+  to the next one. A table without its caption is a grid of figures nothing names.
 * **Tables split only between rows**, and each continuation chunk starts with the
   table's header again (its first row, the ``|---|`` separator and the rows that continue
   its column names: ``ingest/table_header.py``), so every chunk of a table reads on
@@ -41,6 +45,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from ingot.ingest.captions import Side, table_captions
 from ingot.ingest.elements import Element, markdown_cells
 from ingot.ingest.table_header import MAX_HEADER_CONTINUATIONS, continuation_rows
 
@@ -98,8 +103,12 @@ def chunk_document(
     overlap = max(0, min(overlap_tokens, budget // 2))
     limits = _Limits(timeout_s, max_chunks)
     drafts: list[list[_Piece]] = []
+    captions = table_captions(elements)
     for section in _sections(elements):
-        pieces = [p for index, element in section for p in _pieces(element, index, counter, budget, overlap, limits)]
+        per_element = [(index, _pieces(element, index, counter, budget, overlap, limits, captions.get(index)))
+                       for index, element in section]
+        _reserve_captions_below(per_element, captions)
+        pieces = [p for _, element_pieces in per_element for p in element_pieces]
         drafts += _Packer(counter, budget, max_tokens, overlap, limits, len(drafts)).pack(pieces)
     return [_finish(draft, i, document_id, content_hash, counter) for i, draft in enumerate(drafts)]
 
@@ -235,20 +244,24 @@ class _Piece:
     element: Element
     table: int | None = None  # element index for table header/rows
     table_tokens: int = 0  # on a header: the whole table's tokens (header + rows)
+    caption_tokens: int = 0  # on a header: the caption below the table, kept with it when both fit
     header: _Piece | None = None  # on a row: its table's header, repeated after a split
     overlap: bool = False  # carried over from the previous chunk
 
 
 def _pieces(
-    element: Element, index: int, count: TokenCounter, budget: int, overlap: int = 0, limits: ChunkLimits | None = None
+    element: Element, index: int, count: TokenCounter, budget: int, overlap: int = 0, limits: _Limits | None = None,
+    caption: Side | None = None,
 ) -> list[_Piece]:
     """An element as packer pieces: whole when it fits a chunk, else items / lines /
     sentences (:func:`_units`), and units longer than ``budget - overlap`` by words (so
-    the overlap carried into the next chunk still leaves room for the next part)."""
+    the overlap carried into the next chunk still leaves room for the next part).
+    ``caption``: the side of its table the element captions, if it is a caption; one
+    above packs as a title, so it goes where its table goes."""
     text = element.text.strip()
     if element.kind == "table":
         return _table_pieces(element, text, index, count, budget)
-    role = "title" if element.kind == "title" else "text"
+    role = "title" if element.kind == "title" or caption == "above" else "text"
     if _fits(text, count, budget):
         return [_Piece(text, count(text), "\n\n", role, element)]
     out: list[_Piece] = []
@@ -260,6 +273,17 @@ def _pieces(
     if out:
         out[0].sep = "\n\n"
     return out
+
+
+def _reserve_captions_below(per_element: list[tuple[int, list[_Piece]]], captions: dict[int, Side]) -> None:
+    """Give each table's header the tokens of the one-piece caption right below it, so
+    the packer places the two together (``_Packer._table_start``)."""
+    for (_, above), (index, pieces) in zip(per_element, per_element[1:]):
+        if captions.get(index) != "below" or len(pieces) != 1:
+            continue
+        header = next((p for p in above if p.role == "header"), None)
+        if header is not None:
+            header.caption_tokens = pieces[0].tokens
 
 
 def _units(element: Element, text: str, count: TokenCounter, budget: int) -> list[tuple[str, str]]:
@@ -460,12 +484,16 @@ class _Packer:
         self.current.append(piece)
 
     def _table_start(self, header: _Piece) -> None:
-        """Whole table here if it fits, else whole in a fresh chunk if it fits there,
-        else start it here when the header and the first row fit (rows then flow on)."""
+        """Whole table (with the caption below it) here if it fits, else whole in a fresh
+        chunk if it fits there, else start it here when the header and the first row fit
+        (rows then flow on)."""
         if self._continues(header):
             return
         first_row = self.queue[0] if self.queue and self.queue[0].table == header.table else None
-        if header.table_tokens <= self.budget:
+        captioned = header.table_tokens + header.caption_tokens
+        if header.caption_tokens and captioned <= self.budget:
+            self._ensure_room(captioned, carry=True)
+        elif header.table_tokens <= self.budget:
             self._ensure_room(header.table_tokens, carry=True)
         else:
             self._ensure_room(header.tokens + (first_row.tokens if first_row else 0), carry=True)

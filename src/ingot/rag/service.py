@@ -34,10 +34,12 @@ from ingot.rag.attribution import PassageTerms, words
 from ingot.rag.citing import CitedAnswer, cited_events
 from ingot.rag.prompt import Prompt, build_prompt
 from ingot.rag.protocol import RagChatRequest
+from ingot.rag.references import TableReference, is_caption_of, unresolved_references
 from ingot.rag.rewrite import standalone_query
 from ingot.rag.subject import missing_names, named_phrases
 from ingot.retrieval.options import search_with
 from ingot.retrieval.service import Passage, RetrievalService, SearchResult
+from ingot.store.protocol import Filter
 
 NOT_FOUND_ANSWER = (
     "The documents do not say. I found no passage about this in the documents I can search, "
@@ -53,6 +55,7 @@ def not_mentioned_answer(names: list[str]) -> str:
             "so I cannot answer it from them.")
 
 
+TABLE_CANDIDATES = 10  # a document's table chunks searched for the one a passage names
 NAMED_POOL = 4  # candidates searched per passage kept, when the top ones lack a name
 
 
@@ -107,6 +110,9 @@ class RagSettings:
     # off-topic questions it opens 1 that the name rule does not close (RESULTS.md).
     lexical_min_score: float | None = 0.3
     lexical_coverage: float = 0.6
+    # A passage that names "Table N" of its document brings that table's chunk in, in
+    # place of the weakest other passage (references.py; measured in RESULTS.md).
+    follow_table_references: bool = True
 
 
 def passage_terms(passage: Passage) -> PassageTerms:
@@ -183,7 +189,42 @@ class RagService:
         if named:
             top = with_named(top, wide.passages[top_k:], query, top_k,
                              self.settings.lexical_min_score or self.settings.min_score)
+        if self.settings.follow_table_references:
+            top = await self.with_referenced_table(top, req, query, groups)
         return dataclasses.replace(wide, passages=top), query, how
+
+    async def with_referenced_table(self, top: list[Passage], options: RagChatRequest, query: str,
+                                    groups: tuple[str, ...] | None) -> list[Passage]:
+        """``top`` with the first table a passage names but none holds (references.py) put
+        right after the passage that names it, in place of the lowest-ranked passage. Only
+        when that one ranks below the naming passage: the table is worth what the passage
+        pointing at it is worth, more than the passages below it, not more than those
+        above (a stray "Table 3-1" in an off-topic third passage must not push out the
+        right second one). One table at most: each costs a passage."""
+        references = unresolved_references(
+            (p.record.document_id, p.record.text, p.record.heading_path) for p in top)
+        for index, reference in references:
+            if index == len(top) - 1:  # nothing ranks below the passage naming it
+                continue
+            table = await self._find_table(reference, top[index].collection, options, query, groups)
+            if table is None or any(p.record.id == table.record.id for p in top):
+                continue
+            kept = top[:-1]
+            return kept[:index + 1] + [table] + kept[index + 1:]
+        return top
+
+    async def _find_table(self, reference: TableReference, collection: str, options: RagChatRequest, query: str,
+                          groups: tuple[str, ...] | None) -> Passage | None:
+        """The chunk captioned ``reference`` in its document, searched as the caller (same
+        ACL, same filter narrowed to the document's tables); None when there is none."""
+        base = options.filter.to_filter() if options.filter else Filter()
+        if base.kinds and "table" not in base.kinds:
+            return None
+        flt = dataclasses.replace(base, document_ids=(reference.document_id,), kinds=("table",))
+        found = await self.retrieval.search([collection], f"{reference.query_text} {query}", top_k=TABLE_CANDIDATES,
+                                            mode=options.mode, rerank=False, flt=flt, groups=groups)
+        return next((p for p in found.passages
+                     if is_caption_of(reference.label, p.record.text, p.record.heading_path)), None)
 
     def gate_open(self, result: SearchResult, question: str) -> bool:
         """Whether the retrieved passages count as evidence for ``question`` (else the
