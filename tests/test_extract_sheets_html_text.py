@@ -197,6 +197,34 @@ def test_html_headings_give_heading_path_and_nav_is_dropped() -> None:
     assert not any("function(" in e.text for e in result.elements)  # scripts dropped
 
 
+def test_a_filing_without_h_tags_has_its_bold_paragraphs_as_headings() -> None:
+    """The 10-K marks "ITEM 2. PROPERTIES" by <p style="font-weight:bold"> only; the
+    paragraph under it carries it as its heading path, so the item is a section."""
+    elements = html.extract(read(UNSTRUCTURED / "example-10k.html"), ExtractOptions(filename="example-10k.html")).elements
+    titles = [e.text for e in elements if e.kind == "title"]
+    assert {"ITEM 2. PROPERTIES", "ITEM 3. LEGAL PROCEEDINGS", "NOTE 9. LEASES"} <= set(titles), titles
+    office = next(e for e in elements if "approximately 14,000 square feet" in e.text)
+    assert office.kind == "text" and office.heading_path == ("ITEM 2. PROPERTIES",)
+    # a bold run-in lead ("Product Strategy." then prose, in one paragraph) is no heading
+    assert not any(t.startswith("Product Strategy") for t in titles)
+
+
+@pytest.mark.parametrize(("page", "titles"), [
+    (b"<p><b>Leave</b></p><p>Ask your lead.</p><p style='font-weight:700'>Travel <span>costs</span></p><p>Book early.</p>",
+     ["Leave", "Travel costs"]),
+    # partly bold, too long, or bold made normal inside: text
+    (b"<p><b>Leave</b> is granted</p><p><b>" + b"word " * 13 + b"</b></p>"
+     b"<p style='font-weight:bold'>Rules <span style='font-weight:normal'>apply</span></p>", []),
+    # a page with real headings keeps its bold paragraphs as text
+    (b"<h2>Policy</h2><p><b>Leave</b></p><p>Ask your lead.</p>", ["Policy"]),
+])
+def test_bold_paragraphs_are_headings_only_on_a_page_without_h_tags(page: bytes, titles: list[str]) -> None:
+    elements = html.extract(b"<html><body>" + page + b"</body></html>", ExtractOptions(filename="p.html")).elements
+    assert [e.text for e in elements if e.kind == "title"] == titles
+    if titles == ["Leave", "Travel costs"]:
+        assert elements[-1].heading_path == ("Travel costs",)
+
+
 def test_html_nested_and_rich_table_cells() -> None:
     nested = html.extract(read(DOCLING / "html/sources/table_06.html"), ExtractOptions(filename="t.html")).elements
     assert [e.kind for e in nested] == ["title", "text", "table", "text"]

@@ -11,6 +11,11 @@ Decisions worth knowing:
 * ``h1``-``h6`` become ``title`` elements. As in the other extractors, a title's
   ``heading_path`` lists the headings enclosing it (not itself; ``meta["level"]``), later
   elements carry the path including it.
+* A page with no ``h1``-``h6`` at all (SEC filings, Word and PDF exports) marks its
+  headings by style: a short paragraph whose every word is bold ("ITEM 2. PROPERTIES",
+  ``<p style="font-weight:bold">``) is a heading there, all of one level
+  (``_StyledHeadings``). Without it a 10-K is one section: every chunk straddles two
+  items and has no heading path.
 * ``p``/``div``/... text -> ``text``; ``pre`` -> ``text`` with its line breaks kept;
   ``ul``/``ol`` -> one ``list`` element, one line per item, nested lists indented two
   spaces per level: ``- item`` in a ul, the number the browser shows in an ol
@@ -77,7 +82,7 @@ def extract(data: bytes, options: ExtractOptions) -> Extraction:
     soup = _parse(data)
     root = soup.body or soup
     _write_links(root)
-    walker = _Walker(options)
+    walker = _Walker(options, None if root.find(list(HEADINGS)) else _StyledHeadings.of(root))
     walker.walk(root)
     walker.flush()
     if not walker.elements:
@@ -124,14 +129,84 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
+# ---------------------------------------------------------------- styled headings
+
+BOLD_STYLE = re.compile(r"font-weight\s*:\s*(?:bold(?:er)?|[6-9]00)\b", re.I)
+NOT_BOLD_STYLE = re.compile(r"font-weight\s*:\s*(?:normal|lighter|[1-5]00)\b", re.I)
+HEADING_MAX_WORDS = 12
+STYLED_HEADING_LEVEL = 1
+HEADING_BLOCKERS = BLOCK_TAGS | LIST_TAGS | {"table", "pre", "br", "img"}
+
+
+def _bold_here(tag: Any) -> bool | None:
+    """Whether ``tag`` itself sets bold (True), unsets it (False) or says nothing (None)."""
+    if tag.name in ("b", "strong"):
+        return True
+    style = tag.get("style") or ""
+    if BOLD_STYLE.search(style):
+        return True
+    if NOT_BOLD_STYLE.search(style):
+        return False
+    return None
+
+
+def _all_bold(block: Any) -> bool:
+    """Every visible word of ``block`` is set bold, by the block or an inline tag in it."""
+    inherited = _bold_here(block) is True
+    seen = False
+    for node in block.descendants:
+        if not _is_text(node) or not str(node).strip():
+            continue
+        bold = inherited
+        for parent in node.parents:
+            if parent is block:
+                break
+            here = _bold_here(parent)
+            if here is not None:
+                bold = here
+                break
+        if not bold:
+            return False
+        seen = True
+    return seen
+
+
+def _styled_heading(block: Any) -> bool:
+    """A leaf block of a few words with a letter in them, all bold: a heading by style."""
+    if block.find(HEADING_BLOCKERS) is not None or _is_hidden(block):
+        return False
+    text = _clean(block.get_text(" "))
+    if not text or len(text.split()) > HEADING_MAX_WORDS or not any(c.isalpha() for c in text):
+        return False
+    return _all_bold(block)
+
+
+@dataclass
+class _StyledHeadings:
+    """The blocks of a page that are headings by style. All are one level: a filing sets
+    its cover lines largest and its items and notes alike, so font sizes would nest the
+    whole filing under its cover; at one level each heading starts a section, which is
+    what the chunker needs (a chunk never straddles two items)."""
+
+    blocks: set[int]  # id() of each heading block
+
+    @classmethod
+    def of(cls, root: Any) -> _StyledHeadings:
+        return cls({id(tag) for tag in root.find_all(["p", "div"]) if _styled_heading(tag)})
+
+    def level(self, block: Any) -> int | None:
+        return STYLED_HEADING_LEVEL if id(block) in self.blocks else None
+
+
 # ---------------------------------------------------------------- the walk
 
 
 class _Walker:
     """Document-order walk that keeps the heading stack and the running paragraph."""
 
-    def __init__(self, options: ExtractOptions) -> None:
+    def __init__(self, options: ExtractOptions, styled: _StyledHeadings | None = None) -> None:
         self.options = options
+        self.styled = styled  # headings marked by style, on a page without h1-h6
         self.elements: list[Element] = []
         self.headings: list[tuple[int, str]] = []
         self.buffer: list[str] = []
@@ -180,6 +255,10 @@ class _Walker:
             return
         elif name in BLOCK_TAGS:
             self.flush()
+            level = self.styled.level(tag) if self.styled is not None else None
+            if level is not None:
+                self.heading(level, link_text(_clean(tag.get_text(" "))))
+                return
             self.walk(tag)
             self.flush()
         else:
