@@ -59,3 +59,17 @@ def test_every_part_of_a_split_table_repeats_the_whole_header() -> None:
 def test_markdown_cells_unescape_pipes() -> None:
     line = markdown_table([["a", "b|c", ""]]).split("\n")[0]
     assert markdown_cells(line) == ["a", "b|c", ""]
+
+
+def test_a_heading_centred_over_its_columns_names_them_all() -> None:
+    """OTSL's Table 1 (PDF): "TEDs" sits over the middle of simple | complex | all."""
+    header = ["#", "#", "Language", "", "TEDs", "", "mAP", "Inference"]
+    below = [["enc-layers", "dec-layers", "", "simple", "complex", "all", "(0.75)", "time (secs)"],
+             ["6", "6", "OTSL", "0.965", "0.934", "0.955", "0.88", "2.73"]]
+    names, body = continued_header(header, below)
+    assert names == ["# enc-layers", "# dec-layers", "Language", "TEDs simple", "TEDs complex", "TEDs all",
+                     "mAP (0.75)", "Inference time (secs)"]
+    assert body == below[1:]
+    # the row labels' column is never spanned: "Sales" has no empty cell on its left
+    left, _ = continued_header(["", "Sales", "", ""], [["Zone", "first half", "second half", "change"], ["NA", "1", "2", "3"]])
+    assert left == ["Zone", "Sales first half", "second half", "change"]

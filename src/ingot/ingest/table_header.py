@@ -23,6 +23,11 @@ The rules, each from a shape in the golden set's documents:
   data row of words.
 * One merged cell spilled across a row (a note repeated in every cell) never continues
   a header.
+* A heading centred over the columns it spans (PDF text has no spans): "TEDs" over the
+  middle one of "simple | complex | all", empty cells either side of it, names all
+  three when the continuation row fills them ("TEDs simple", "TEDs complex", "TEDs
+  all"), not only "complex". The run spread to is symmetric: a centred label covers as
+  many columns on its left as on its right.
 """
 
 from __future__ import annotations
@@ -61,9 +66,28 @@ def _fold(header: list[str], body: list[list[str]]) -> tuple[list[str], int]:
         elif not any(value and not _at(current, i) for i, value in enumerate(row) if i > 0):
             break  # fills no empty column name (an empty first one is the row labels' column)
         width = max(len(current), len(row))
+        if count == 0:
+            current = _spread_centred(current, row)
         current = [" ".join(part for part in (_at(current, i), _at(row, i)) if part) for i in range(width)]
         count += 1
     return current, count
+
+
+def _spread_centred(header: list[str], below: list[str]) -> list[str]:
+    """``header`` with each label flanked by equally many empty cells, all filled in
+    ``below``, copied into them (a heading centred over the columns it spans)."""
+    spread = list(header)
+    for i, label in enumerate(header):
+        if not label:
+            continue
+        reach = 0
+        while (i - reach - 1 > 0 and i + reach + 1 < len(header)
+               and not header[i - reach - 1] and not header[i + reach + 1]
+               and _at(below, i - reach - 1) and _at(below, i + reach + 1)):
+            reach += 1
+        for j in range(i - reach, i + reach + 1):
+            spread[j] = label
+    return spread
 
 
 def header_rows(rows: list[list[str]]) -> int:
